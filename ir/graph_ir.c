@@ -315,3 +315,116 @@ const char *ir_dtype_name(xy_dtype t)
   }
   return "?";
 }
+
+/* ------------------------------------------------------------------ clone */
+
+static bool dup_ids(int64_t **dst, const int64_t *src, int64_t n)
+{
+  *dst = NULL;
+  if (!src)
+    return true;
+  *dst = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+  if (!*dst)
+    return false;
+  if (n > 0)
+    memcpy(*dst, src, sizeof(int64_t) * (size_t)n);
+  return true;
+}
+
+static bool dup_str(char **dst, const char *src)
+{
+  *dst = src ? xy_strdup(src) : NULL;
+  return !src || *dst;
+}
+
+static bool clone_dag(ir_dag *dst, const ir_dag *src)
+{
+  memset(dst, 0, sizeof *dst);
+  dst->n_graphs = src->n_graphs;
+  dst->n_nodes = src->n_nodes;
+  dst->n_edges = src->n_edges;
+  dst->n_arcs = src->n_arcs;
+  int64_t g = src->n_graphs + 1;
+  return dup_ids(&dst->node_start, src->node_start, g) &&
+         dup_ids(&dst->edge_start, src->edge_start, g) &&
+         dup_ids(&dst->arc_start, src->arc_start, g) &&
+         dup_ids(&dst->tail, src->tail, src->n_edges) &&
+         dup_ids(&dst->head, src->head, src->n_edges) &&
+         dup_ids(&dst->arc_src, src->arc_src, src->n_arcs) &&
+         dup_ids(&dst->arc_dst, src->arc_dst, src->n_arcs);
+}
+
+static bool clone_prep(ir_dag_prep *dst, const ir_dag_prep *src, const ir_dag *d)
+{
+  memset(dst, 0, sizeof *dst);
+  dst->max_levels = src->max_levels;
+  return dup_ids(&dst->level, src->level, d->n_nodes) &&
+         dup_ids(&dst->graph_levels, src->graph_levels, d->n_graphs) &&
+         dup_ids(&dst->topo, src->topo, d->n_nodes) &&
+         dup_ids(&dst->level_start, src->level_start, src->max_levels + 1) &&
+         dup_ids(&dst->in_start, src->in_start, d->n_nodes + 1) &&
+         dup_ids(&dst->in_edges, src->in_edges, d->n_edges) &&
+         dup_ids(&dst->out_start, src->out_start, d->n_nodes + 1) &&
+         dup_ids(&dst->out_edges, src->out_edges, d->n_edges) &&
+         dup_ids(&dst->arc_in_start, src->arc_in_start, d->n_edges + 1) &&
+         dup_ids(&dst->arcs_in, src->arcs_in, d->n_arcs);
+}
+
+ir_module *ir_module_clone(const ir_module *m)
+{
+  ir_module *c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->batch = m->batch;
+  bool ok = dup_str(&c->name, m->name) && dup_str(&c->spec_path, m->spec_path);
+  c->tensors = calloc((size_t)m->n_tensors + 1, sizeof *c->tensors);
+  c->ops = calloc((size_t)m->n_ops + 1, sizeof *c->ops);
+  c->graphs = calloc((size_t)m->n_graphs + 1, sizeof *c->graphs);
+  c->inputs = calloc((size_t)m->n_inputs + 1, sizeof *c->inputs);
+  c->outputs = calloc((size_t)m->n_outputs + 1, sizeof *c->outputs);
+  if (!ok || !c->tensors || !c->ops || !c->graphs || !c->inputs || !c->outputs) {
+    ir_module_free(c);
+    return NULL;
+  }
+  c->cap_tensors = (size_t)m->n_tensors + 1;
+  c->cap_ops = (size_t)m->n_ops + 1;
+  c->cap_graphs = (size_t)m->n_graphs + 1;
+  c->cap_inputs = (size_t)m->n_inputs + 1;
+  c->cap_outputs = (size_t)m->n_outputs + 1;
+  for (int i = 0; i < m->n_tensors; i++, c->n_tensors++) {
+    c->tensors[i] = m->tensors[i];
+    c->tensors[i].name = NULL;
+    c->tensors[i].pos.json_path = NULL;
+    if (!dup_str(&c->tensors[i].name, m->tensors[i].name) ||
+        !dup_str(&c->tensors[i].pos.json_path, m->tensors[i].pos.json_path))
+      ok = false;
+  }
+  for (int i = 0; i < m->n_ops; i++, c->n_ops++) {
+    c->ops[i] = m->ops[i];
+    c->ops[i].name = NULL;
+    c->ops[i].pos.json_path = NULL;
+    if (!dup_str(&c->ops[i].name, m->ops[i].name) ||
+        !dup_str(&c->ops[i].pos.json_path, m->ops[i].pos.json_path))
+      ok = false;
+  }
+  for (int i = 0; i < m->n_graphs; i++, c->n_graphs++) {
+    const ir_graph *g = &m->graphs[i];
+    ir_graph *h = &c->graphs[i];
+    *h = *g;
+    memset(&h->dag, 0, sizeof h->dag);
+    memset(&h->prep, 0, sizeof h->prep);
+    h->file = NULL;
+    if (!dup_str(&h->file, g->file) || (g->kind == IR_GRAPH_DAG && !clone_dag(&h->dag, &g->dag)) ||
+        (g->prepared && !clone_prep(&h->prep, &g->prep, &g->dag)))
+      ok = false;
+  }
+  memcpy(c->inputs, m->inputs, sizeof *c->inputs * (size_t)m->n_inputs);
+  c->n_inputs = m->n_inputs;
+  memcpy(c->outputs, m->outputs, sizeof *c->outputs * (size_t)m->n_outputs);
+  c->n_outputs = m->n_outputs;
+  if (!ok) {
+    ir_module_free(c);
+    return NULL;
+  }
+  return c;
+}

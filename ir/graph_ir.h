@@ -125,6 +125,8 @@ typedef struct ir_schedule {
   ir_form form;
   int64_t chunk;     /* chunkwise: positions per chunk */
   int64_t wg;        /* work-items per group */
+  int64_t lanes;     /* vector width along the value dimension (1: scalar) */
+  int64_t rows;      /* rows each work-item keeps in registers (register blocking) */
 } ir_schedule;
 
 typedef struct ir_op {
@@ -163,6 +165,8 @@ typedef struct ir_module {
 
 ir_module *ir_module_new(const char *name);
 void ir_module_free(ir_module *m);
+/* A deep copy: the pipeline works on a clone, so a model can be compiled many times. */
+ir_module *ir_module_clone(const ir_module *m);
 
 /* Builders return the new index, or -1 when memory runs out. Strings are copied. */
 int ir_add_tensor(ir_module *m, const char *name, const ir_shape *shape, xy_dtype dtype,

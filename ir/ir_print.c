@@ -113,6 +113,10 @@ void ir_print(const ir_module *m, xy_buf *out)
         xy_buf_printf(out, " chunk=%lld", (long long)op->sched.chunk);
       if (op->sched.wg)
         xy_buf_printf(out, " wg=%lld", (long long)op->sched.wg);
+      if (op->sched.lanes > 1)
+        xy_buf_printf(out, " lanes=%lld", (long long)op->sched.lanes);
+      if (op->sched.rows > 1)
+        xy_buf_printf(out, " rows=%lld", (long long)op->sched.rows);
     }
     xy_buf_putc(out, '\n');
   }

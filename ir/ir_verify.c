@@ -67,6 +67,12 @@ static int verify_schedule(const ir_module *m, const ir_op *op, xy_error *err)
                    op->name);
   if (s->wg < 0)
     return xy_fail(err, XY_E_INTERNAL, "op '%s': negative work-group size", op->name);
+  if (s->lanes != 0 && s->lanes != 1 && s->lanes != 2 && s->lanes != 4 && s->lanes != 8 &&
+      s->lanes != 16)
+    return xy_fail(err, XY_E_INTERNAL, "op '%s': %lld lanes", op->name, (long long)s->lanes);
+  if (s->rows < 0 || s->rows > 16)
+    return xy_fail(err, XY_E_INTERNAL, "op '%s': %lld register rows", op->name,
+                   (long long)s->rows);
   return XY_OK;
 }
 
@@ -156,8 +162,9 @@ int ir_verify(const ir_module *m, xy_error *err)
         return xy_fail(err, XY_E_INTERNAL, "two tensors are named '%s'", t->name);
     if (t->shape.rank < 0 || t->shape.rank > IR_MAX_RANK)
       return xy_fail(err, XY_E_INTERNAL, "tensor '%s': rank %d", t->name, t->shape.rank);
+    /* Zero is a size (a graph without edges has empty edge tensors); negative is not. */
     for (int k = 0; k < t->shape.rank; k++)
-      if (t->shape.d[k] < 1)
+      if (t->shape.d[k] < 0)
         return xy_fail(err, XY_E_INTERNAL, "tensor '%s': dimension %d is %lld", t->name, k,
                        (long long)t->shape.d[k]);
     if (ir_shape_count(&t->shape) < 0)

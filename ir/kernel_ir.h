@@ -26,10 +26,16 @@ typedef enum kir_type { KT_VOID, KT_BOOL, KT_INT, KT_FLOAT } kir_type;
 
 typedef enum kir_space { KIR_GLOBAL, KIR_LOCAL, KIR_PRIVATE } kir_space;
 
+/* Vectors: an expression, variable or private array element of KT_FLOAT may have lanes
+ * 2, 4, 8 or 16 (1 is a scalar). Global and local arrays hold scalars; vectors move in and
+ * out of them with vector loads and stores of consecutive elements. */
+#define KIR_MAX_LANES 16
+
 typedef struct kir_array {
   const char *name;
   kir_space space;
   kir_type elem;
+  int lanes;        /* private arrays only; 1 elsewhere */
   int64_t count;
   bool read_only;   /* global params the kernel never writes */
 } kir_array;
@@ -37,6 +43,7 @@ typedef struct kir_array {
 typedef struct kir_var {
   const char *name;
   kir_type type;
+  int lanes;
   bool is_param;    /* an int kernel argument */
 } kir_var;
 
@@ -56,13 +63,17 @@ typedef enum kir_unop { KU_NEG, KU_NOT, KU_TO_FLOAT, KU_COUNT } kir_unop;
 typedef enum kir_func { KF_EXP, KF_LOG, KF_TANH, KF_SQRT, KF_FABS, KF_FMA, KF_COUNT } kir_func;
 
 typedef enum kir_expr_kind {
-  KE_INT, KE_FLOAT, KE_VAR, KE_LOAD, KE_BINARY, KE_UNARY, KE_CALL, KE_SELECT, KE_GROUP_ID
+  KE_INT, KE_FLOAT, KE_VAR, KE_LOAD, KE_BINARY, KE_UNARY, KE_CALL, KE_SELECT, KE_GROUP_ID,
+  KE_VLOAD,   /* lanes consecutive elements of array id from index a */
+  KE_SPLAT,   /* the scalar a in every lane */
+  KE_HSUM,    /* the sum of a's lanes */
 } kir_expr_kind;
 
 typedef struct kir_expr kir_expr;
 struct kir_expr {
   kir_expr_kind kind;
   kir_type type;
+  int lanes;       /* 1 for scalars */
   int64_t ival;    /* KE_INT; KE_GROUP_ID: axis */
   double fval;     /* KE_FLOAT */
   int id;          /* KE_VAR: var; KE_LOAD: array; KE_BINARY/UNARY/CALL: operator */
@@ -72,7 +83,7 @@ struct kir_expr {
 typedef enum kir_stmt_kind {
   KS_DECL,        /* var = a */
   KS_ASSIGN,      /* var = a */
-  KS_STORE,       /* array[idx] = a */
+  KS_STORE,       /* array[idx] = a; a vector a stores lanes consecutive scalars */
   KS_DECL_ARRAY,  /* private array declaration */
   KS_FOR,         /* for var in [a, b): body */
   KS_PARFOR,      /* for var in [0, a) over work-items: body; then a barrier */
@@ -188,6 +199,8 @@ int kb_global(kir_builder *b, const char *name, kir_type elem, int64_t count, bo
 int kb_int_param(kir_builder *b, const char *name);
 int kb_local(kir_builder *b, const char *name, kir_type elem, int64_t count);
 int kb_private(kir_builder *b, const char *name, kir_type elem, int64_t count);
+/* A private array of count vectors of the given lanes. */
+int kb_private_vec(kir_builder *b, const char *name, int lanes, int64_t count);
 
 int kb_let(kir_builder *b, const char *name, kir_type type, kir_expr *init);
 void kb_set(kir_builder *b, int var, kir_expr *value);
@@ -209,6 +222,10 @@ kir_expr *kx_un(kir_builder *b, kir_unop op, kir_expr *x);
 kir_expr *kx_call(kir_builder *b, kir_func f, kir_expr *x, kir_expr *y, kir_expr *z);
 kir_expr *kx_sel(kir_builder *b, kir_expr *cond, kir_expr *x, kir_expr *y);
 kir_expr *kx_group(kir_builder *b, int axis);
+/* Vectors; each is the scalar operation when lanes is 1. */
+kir_expr *kx_vload(kir_builder *b, int array, kir_expr *idx, int lanes);
+kir_expr *kx_splat(kir_builder *b, kir_expr *x, int lanes);
+kir_expr *kx_hsum(kir_builder *b, kir_expr *v);
 
 static inline kir_expr *kx_add(kir_builder *b, kir_expr *x, kir_expr *y) { return kx_bin(b, KB_ADD, x, y); }
 static inline kir_expr *kx_sub(kir_builder *b, kir_expr *x, kir_expr *y) { return kx_bin(b, KB_SUB, x, y); }
