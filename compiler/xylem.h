@@ -105,6 +105,20 @@ void xy_model_output(const xy_model *model, size_t i, xy_tensor_info *info);
 int xy_model_interpret(const xy_model *model, const double *const *inputs,
                        double *const *outputs, xy_error *err);
 
+/* Fills inputs[i] (xy_model_input(i).count floats each) with values drawn uniformly from
+ * each input's range; the same seed gives the same values everywhere. */
+void xy_model_random_inputs(const xy_model *model, uint64_t seed, float *const *inputs);
+
+/* How far got is from ref: rel = max|got - ref| / max|ref| (the absolute error when ref is
+ * all zero); a NaN in got makes err_max and rel infinite. min/max/mean describe got. */
+typedef struct xy_compare_stats {
+  double ref_max, err_max, rel;
+  double min, max, mean;
+  size_t nan_count;
+} xy_compare_stats;
+
+void xy_compare(const double *ref, const float *got, size_t n, xy_compare_stats *st);
+
 /* ------------------------------------------------------------------ tensor files */
 
 /* An n-dimensional array in host memory, C order. */
@@ -171,6 +185,9 @@ typedef struct xy_compile_options {
   xy_target target;
   const char *form;        /* NULL or "auto": the cost model picks; else a form name */
   int64_t chunk;           /* 0: picked by the cost model; else the chunk size of 1D scans */
+  int lanes;               /* 0: auto; else the vector width (1, 2, 4, 8, 16) */
+  int rows;                /* 0: auto; else the rows a work-item keeps in registers (1..16) */
+  int wg;                  /* 0: auto; else work-items per group of the scans' main kernels */
   const char *name;        /* package name; NULL: the model's name */
   const char *dump_after;  /* pass name, or "all"; NULL: no dump */
   FILE *dump;              /* where dumps go (stderr when NULL) */
@@ -215,10 +232,12 @@ typedef struct xy_native xy_native;
 int xy_native_load(const xy_program *prog, xy_native **out, xy_error *err);
 void xy_native_free(xy_native *native);
 
+#define XY_RUN_POISON 1u /* fill temporaries with NaN before running (testing) */
+
 /* Runs the plan on the host. inputs and outputs as for xrt_plan_run. When step_ms is not
  * NULL it receives the wall time of each step in milliseconds. */
 int xy_native_run(xy_native *native, const void *const *inputs, void *const *outputs,
-                  double *step_ms, xy_error *err);
+                  unsigned flags, double *step_ms, xy_error *err);
 
 #ifdef __cplusplus
 }

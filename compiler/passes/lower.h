@@ -1,0 +1,49 @@
+/*
+ * lower.h: what the lowering of graph-IR ops to kernel IR shares. lower_kernels.c drives it:
+ * it gives every tensor a buffer and calls one lowering per (op, form).
+ */
+#ifndef XY_LOWER_H
+#define XY_LOWER_H
+
+#include "graph_ir.h"
+#include "kernel_ir.h"
+
+typedef struct lower_ctx {
+  const ir_module *m;
+  kir_module *k;
+  const xy_compile_options *opt;
+  int *tensor_buffer;   /* [n_tensors]: buffer of each tensor, -1 when unused */
+  xy_error *err;
+} lower_ctx;
+
+int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op);
+int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op);
+int lower_plstm_dag(lower_ctx *lc, const ir_op *op);
+
+/* Helpers the lowerings share. */
+
+/* Opens `for name < n` and returns the index; for n == 1 opens nothing and returns 0, so
+ * the J = 1 case renders without trivial loops. Close with jend. */
+kir_expr *jfor(kir_builder *b, const char *name, int64_t n);
+void jend(kir_builder *b, int64_t n);
+
+/* A temporary buffer of count floats (count checked against 32-bit indexing). */
+int lower_temp(lower_ctx *lc, const char *name, int64_t count);
+
+/* Name "<op>_<what>" for kernels and temporaries. */
+const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what);
+
+/* The buffer bound to an op's input or output slot (-1 when the slot is empty). */
+int lower_in(lower_ctx *lc, const ir_op *op, int slot);
+int lower_out(lower_ctx *lc, const ir_op *op, int slot);
+
+/* Local memory the chunkwise form's tree kernels need for a chunk size. */
+uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk);
+
+/* Smallest power of two >= n (n >= 1). */
+int64_t pow2_ceil(int64_t n);
+
+/* Work-items per group for a parfor over about n items on this device. */
+int lower_wg(const lower_ctx *lc, int64_t n);
+
+#endif /* XY_LOWER_H */

@@ -1,0 +1,152 @@
+/* lower_kernels.c: the lowering pass. Every tensor gets a buffer (inputs and outputs keep
+ * their position in the model's lists); each op is handed to the lowering of its form. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower.h"
+#include "passes.h"
+
+int64_t pow2_ceil(int64_t n)
+{
+  int64_t p = 1;
+  while (p < n)
+    p *= 2;
+  return p;
+}
+
+kir_expr *jfor(kir_builder *b, const char *name, int64_t n)
+{
+  if (n == 1)
+    return kx_int(b, 0);
+  return kx_var(b, kb_for(b, name, kx_int(b, 0), kx_int(b, n)));
+}
+
+void jend(kir_builder *b, int64_t n)
+{
+  if (n != 1)
+    kb_end(b);
+}
+
+int lower_wg(const lower_ctx *lc, int64_t n)
+{
+  int64_t cap = lc->opt->device.is_gpu ? 256 : 64;
+  if ((int64_t)lc->opt->device.max_work_group_size < cap)
+    cap = (int64_t)lc->opt->device.max_work_group_size;
+  int64_t wg = pow2_ceil(n < 1 ? 1 : n);
+  return (int)(wg < cap ? wg : cap);
+}
+
+const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what)
+{
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s_%s", op->name, what);
+  const char *s = xy_arena_strdup(&lc->k->arena, buf);
+  return s ? s : what;
+}
+
+int lower_temp(lower_ctx *lc, const char *name, int64_t count)
+{
+  if (count < 1 || count > KIR_MAX_ELEMENTS) {
+    xy_fail(lc->err, XY_E_LIMIT,
+            "temporary %s needs %lld elements; 32-bit indexing allows at most %d", name,
+            (long long)count, KIR_MAX_ELEMENTS);
+    return -1;
+  }
+  int id = kir_add_buffer(lc->k, name, KT_FLOAT, count, KIR_BUF_TEMP, -1, NULL);
+  if (id < 0)
+    xy_fail(lc->err, XY_E_NOMEM, "out of memory");
+  return id;
+}
+
+int lower_in(lower_ctx *lc, const ir_op *op, int slot)
+{
+  return op->in[slot] >= 0 ? lc->tensor_buffer[op->in[slot]] : -1;
+}
+
+int lower_out(lower_ctx *lc, const ir_op *op, int slot)
+{
+  return op->out[slot] >= 0 ? lc->tensor_buffer[op->out[slot]] : -1;
+}
+
+static int assign_buffers(lower_ctx *lc)
+{
+  const ir_module *m = lc->m;
+  for (int t = 0; t < m->n_tensors; t++)
+    lc->tensor_buffer[t] = -1;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const ir_tensor *t = &m->tensors[i];
+    int64_t n = ir_shape_count(&t->shape);
+    if (n == 0)
+      n = 1; /* an empty tensor still binds a (never read) buffer */
+    if (n < 1 || n > KIR_MAX_ELEMENTS)
+      return xy_fail(lc->err, XY_E_LIMIT,
+                     "tensor %s has %lld elements; 32-bit indexing allows at most %d", t->name,
+                     (long long)n, KIR_MAX_ELEMENTS);
+    kir_buf_role role = KIR_BUF_TEMP;
+    int io = -1;
+    for (int j = 0; j < m->n_inputs; j++)
+      if (m->inputs[j] == i) {
+        role = KIR_BUF_INPUT;
+        io = j;
+      }
+    for (int j = 0; j < m->n_outputs; j++)
+      if (m->outputs[j] == i) {
+        role = KIR_BUF_OUTPUT;
+        io = j;
+      }
+    int id = kir_add_buffer(lc->k, t->name, KT_FLOAT, n, role, io, NULL);
+    if (id < 0)
+      return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
+    lc->tensor_buffer[i] = id;
+  }
+  return XY_OK;
+}
+
+static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
+{
+  const ir_graph *g = op->graph >= 0 ? &lc->m->graphs[op->graph] : NULL;
+  switch (op->code) {
+  case IR_OP_PLSTM_SCAN:
+    xy_buf_printf(forms, "%s%s: %s", forms->len ? ", " : "", op->name,
+                  ir_form_name(op->sched.form));
+    if (op->sched.form == IR_FORM_CHUNKWISE)
+      xy_buf_printf(forms, "(chunk=%lld)", (long long)op->sched.chunk);
+    if (g->kind == IR_GRAPH_DAG)
+      return lower_plstm_dag(lc, op);
+    if (op->sched.form == IR_FORM_CHUNKWISE)
+      return lower_plstm_chunkwise(lc, op);
+    return lower_plstm_recurrent(lc, op);
+  case IR_OP_COUNT:
+    break;
+  }
+  return xy_fail(lc->err, XY_E_INTERNAL, "no lowering for op '%s'", op->name);
+}
+
+int pass_lower_kernels(pass_state *ps, xy_error *err)
+{
+  kir_module *k = kir_module_new(ps->name);
+  int *tb = calloc((size_t)ps->m->n_tensors + 1, sizeof *tb);
+  if (!k || !tb) {
+    kir_module_free(k);
+    free(tb);
+    return xy_fail(err, XY_E_NOMEM, "out of memory");
+  }
+  lower_ctx lc = {.m = ps->m, .k = k, .opt = ps->opt, .tensor_buffer = tb, .err = err};
+  xy_buf forms;
+  xy_buf_init(&forms);
+  int rc = assign_buffers(&lc);
+  for (int i = 0; !rc && i < ps->m->n_ops; i++)
+    rc = lower_op(&lc, &ps->m->ops[i], &forms);
+  free(tb);
+  k->forms = xy_buf_take(&forms);
+  if (!rc && !k->forms)
+    rc = xy_fail(err, XY_E_NOMEM, "out of memory");
+  if (rc) {
+    kir_module_free(k);
+    return rc;
+  }
+  kir_module_free(ps->k);
+  ps->k = k;
+  return XY_OK;
+}

@@ -1,0 +1,141 @@
+/* parallelize_scans.c: picks each scan's parallel form, chunk size and work-group size.
+ * The options can force a form or a chunk (tests and benchmarks compare them); otherwise a
+ * small cost model decides from the shapes and the device limits. For pLSTM the chunk is
+ * pure schedule: it never changes results beyond float reassociation. */
+#include <string.h>
+
+#include "lower.h"
+#include "passes.h"
+
+/* Vector width along the value dimension: wide on CPUs, where explicit vectors are what
+ * makes the code fast (PoCL: 3 GFLOP/s scalar, 100 with float16); float4 on GPUs, for
+ * coalesced 16-byte loads. It must divide DV; the J = 1 layouts are contiguous. */
+static int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
+{
+  if (d->JV != 1 || d->JT != 1 || d->JO != 1)
+    return 1;
+  int64_t lanes = opt->lanes > 0 ? opt->lanes : opt->device.is_gpu ? 4 : 16;
+  while (lanes > 1 && d->DV % lanes != 0)
+    lanes /= 2;
+  return lanes;
+}
+
+static int64_t pick_rows(const xy_compile_options *opt)
+{
+  return opt->rows > 0 ? opt->rows : opt->device.is_gpu ? 2 : 4;
+}
+
+static int64_t cap_wg(const xy_compile_options *opt, int64_t n)
+{
+  if (opt->wg > 0 && (uint64_t)opt->wg <= opt->device.max_work_group_size)
+    return opt->wg;
+  int64_t cap = opt->device.is_gpu ? 256 : 64;
+  if ((int64_t)opt->device.max_work_group_size < cap)
+    cap = (int64_t)opt->device.max_work_group_size;
+  int64_t wg = pow2_ceil(n < 1 ? 1 : n);
+  return wg < cap ? wg : cap;
+}
+
+/* The largest chunk up to 64 whose tree fits local memory, but no larger than needed to
+ * keep every compute unit busy with (chunk, batch) work-groups, and never below 16 unless
+ * the sequence is shorter. */
+static int64_t pick_chunk(const xy_compile_options *opt, const plstm_dims *d)
+{
+  int64_t chunk = 64;
+  while (chunk > 1 && chunk_local_bytes(d, chunk) > opt->device.local_mem_bytes)
+    chunk /= 2;
+  while (chunk > 16 && d->B * ((d->N + chunk - 1) / chunk) < (int64_t)opt->device.compute_units)
+    chunk /= 2;
+  if (chunk > d->N)
+    chunk = pow2_ceil(d->N);
+  return chunk;
+}
+
+static int schedule_sequence(const pass_state *ps, ir_op *op, const plstm_dims *d,
+                             ir_form forced, xy_error *err)
+{
+  const xy_compile_options *opt = ps->opt;
+  ir_schedule *s = &op->sched;
+  if (forced != IR_FORM_AUTO && forced != IR_FORM_CHUNKWISE && forced != IR_FORM_RECURRENT)
+    return xy_fail(err, XY_E_USAGE,
+                   "form '%s' does not apply to '%s', a scan over a sequence "
+                   "(forms: recurrent, chunkwise)", ir_form_name(forced), op->name);
+  s->form = forced == IR_FORM_AUTO ? IR_FORM_CHUNKWISE : forced;
+  s->lanes = pick_lanes(opt, d);
+  s->rows = pick_rows(opt);
+  if (s->form == IR_FORM_RECURRENT) {
+    s->chunk = 0;
+    s->rows = 1;
+    s->wg = cap_wg(opt, d->DV / s->lanes);
+    return XY_OK;
+  }
+  s->chunk = opt->chunk > 0 ? opt->chunk : pick_chunk(opt, d);
+  if (chunk_local_bytes(d, s->chunk < d->N ? s->chunk : d->N) > opt->device.local_mem_bytes)
+    return xy_fail(err, XY_E_DEVICE,
+                   "'%s': chunk %lld needs %llu bytes of local memory, the device has %llu "
+                   "(choose a smaller --chunk)", op->name, (long long)s->chunk,
+                   (unsigned long long)chunk_local_bytes(d, s->chunk),
+                   (unsigned long long)opt->device.local_mem_bytes);
+  /* On a CPU a few work-items suffice: each carries wide vectors and register rows, and
+   * fewer items mean less state to keep across barriers. */
+  int64_t P = pow2_ceil(s->chunk < d->N ? s->chunk : d->N);
+  s->wg = opt->device.is_gpu ? cap_wg(opt, P * d->DV / s->lanes / s->rows) : cap_wg(opt, 4);
+  return XY_OK;
+}
+
+static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir_form forced,
+                        xy_error *err)
+{
+  const xy_compile_options *opt = ps->opt;
+  const ir_graph *g = &ps->m->graphs[op->graph];
+  ir_schedule *s = &op->sched;
+  if (forced == IR_FORM_CHUNKWISE)
+    return xy_fail(err, XY_E_USAGE,
+                   "form 'chunkwise' does not apply to '%s', a scan over a DAG "
+                   "(forms: recurrent, levels, graph)", op->name);
+  if (forced != IR_FORM_AUTO) {
+    s->form = forced;
+  } else {
+    /* Many graphs fill the device one work-group each; few big ones need every level's
+     * whole width, across graphs, in one launch. */
+    int64_t groups = g->dag.n_graphs * d->B;
+    s->form = groups >= 2 * (int64_t)opt->device.compute_units ? IR_FORM_GRAPH : IR_FORM_LEVELS;
+  }
+  s->chunk = 0;
+  s->lanes = pick_lanes(opt, d);
+  s->rows = 1;
+  int64_t levels = g->prepared && g->prep.max_levels > 0 ? g->prep.max_levels : 1;
+  int64_t width = s->form == IR_FORM_RECURRENT ? 2 : (d->N + d->E) / (levels * g->dag.n_graphs) + 1;
+  if (s->form == IR_FORM_LEVELS)
+    width = (d->N + d->E) / levels + 1;
+  s->wg = cap_wg(opt, width * d->DV / s->lanes);
+  return XY_OK;
+}
+
+int pass_parallelize_scans(pass_state *ps, xy_error *err)
+{
+  ir_form forced = IR_FORM_AUTO;
+  if (ps->opt->form && ps->opt->form[0]) {
+    forced = ir_form_from_name(ps->opt->form);
+    if (forced == IR_FORM_COUNT)
+      return xy_fail(err, XY_E_USAGE, "unknown form '%s' (forms: auto, recurrent, chunkwise, "
+                     "levels, graph)", ps->opt->form);
+  }
+  if (ps->opt->chunk < 0)
+    return xy_fail(err, XY_E_USAGE, "chunk must be at least 1, not %lld",
+                   (long long)ps->opt->chunk);
+  for (int i = 0; i < ps->m->n_ops; i++) {
+    ir_op *op = &ps->m->ops[i];
+    if (op->code != IR_OP_PLSTM_SCAN)
+      continue;
+    plstm_dims d;
+    int rc = plstm_scan_dims(ps->m, op, &d, err);
+    if (rc)
+      return rc;
+    rc = d.graph_kind == IR_GRAPH_DAG ? schedule_dag(ps, op, &d, forced, err)
+                                       : schedule_sequence(ps, op, &d, forced, err);
+    if (rc)
+      return rc;
+  }
+  return XY_OK;
+}
