@@ -1,0 +1,84 @@
+/*
+ * fe_internal.h: what the front end's files share and nobody else needs: JSON paths,
+ * positions in JSON text, error messages that show the source line, and the steps of
+ * loading (parsing, overrides, DAG building) that fe_load_spec and fe_load_dag combine.
+ */
+#ifndef XY_FE_INTERNAL_H
+#define XY_FE_INTERNAL_H
+
+#include <jansson.h>
+#include <stdarg.h>
+
+#include "frontend.h"
+
+/* Longest JSON path kept for messages; longer ones are cut (only a message suffers). */
+#define FE_PATH_MAX 512
+
+/* One step of a JSON path: a key ("inputs") or an index ([3]). */
+typedef struct fe_comp {
+  bool is_index;
+  const char *key; /* not NUL-terminated: key_len bytes */
+  size_t key_len;
+  int64_t index;
+} fe_comp;
+
+/* Reads the next step of path (starting at *p, which moves on). A key follows a '.' except
+ * at the start; keys hold no '.', '[' or ']'. Returns 1 for a step, 0 at the end, -1 when
+ * the path is malformed. */
+int fe_path_next(const char *path, const char **p, fe_comp *c);
+
+/* Byte offset of the value at path in JSON text (or of its key when at_key and the last
+ * step is a key); false when not found. */
+bool fe_json_find(const char *text, const char *path, bool at_key, size_t *offset);
+
+/* 1-based line and column (in characters) of a byte offset. */
+void fe_linecol(const char *text, size_t offset, int *line, int *col);
+
+/* The path of the innermost value open at byte offset end, for parse errors ("b[2]"). */
+void fe_json_path_at(const char *text, size_t end, xy_buf *out);
+
+/* Appends ".key" (or "key" at the root) or "[i]" to a path in a FE_PATH_MAX buffer. */
+void fe_path_key(char *out, const char *parent, const char *key);
+void fe_path_index(char *out, const char *parent, int64_t index);
+
+/* A JSON text errors point into, with the overrides applied on top of it. */
+typedef struct fe_src {
+  const char *file;            /* as shown in messages */
+  const char *text;            /* NUL-terminated */
+  const char *const *ov_text;  /* the overrides as given, "PATH=VALUE" */
+  char **ov_path;              /* their paths in canonical form */
+  size_t n_ov;
+} fe_src;
+
+/* Fills err with "FILE:LINE:COL: PATH: cause", the source line and a caret under the
+ * column, and returns code. A path the text lacks is shown at its closest enclosing value;
+ * a value an override set is named as such instead of getting a line. */
+int fe_fail_at(xy_error *err, int code, const fe_src *src, const char *path,
+               const char *fmt, ...) XY_PRINTF(5, 6);
+/* The same with the caret under the key of the last step (unknown keys). */
+int fe_fail_key(xy_error *err, int code, const fe_src *src, const char *path,
+                const char *fmt, ...) XY_PRINTF(5, 6);
+
+/* Where path points in src: line and column, or 0, 0 when unknown or overridden. */
+void fe_src_pos(const fe_src *src, const char *path, int *line, int *col);
+
+/* Parses JSON text (duplicate keys rejected); errors name file, line, column and path. */
+int fe_parse_json(const char *file, const char *text, size_t len, json_t **out, xy_error *err);
+
+/* "an integer", "a string", ... for messages. */
+const char *fe_json_kind(const json_t *v);
+
+/* Fails with code on the first key of obj not in allowed[0..n). */
+int fe_check_keys(xy_error *err, int code, const fe_src *src, const json_t *obj,
+                  const char *path, const char *const *allowed, size_t n);
+
+/* Applies "PATH=VALUE" overrides to root; on success *paths holds n canonical paths
+ * (caller frees each and the array). Errors are XY_E_USAGE and name file and override. */
+int fe_apply_overrides(json_t *root, const char *file, const char *const *ov, size_t n,
+                       char ***paths, xy_error *err);
+
+/* Builds and validates a DAG from a graph file's text (file names it in messages). */
+int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
+                     ir_dag *dag, xy_error *err);
+
+#endif /* XY_FE_INTERNAL_H */

@@ -1,0 +1,139 @@
+/* fe_test.c: helpers for the front end's tests, and the test runner. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fe_test.h"
+
+enum { N_PATHS = 256 };
+
+/* Paths handed out, freed at exit (so the sanitizers see no leak). */
+static char *paths[N_PATHS];
+static size_t n_paths;
+
+static const char *keep_path(const char *folder, const char *name)
+{
+  assert_true(n_paths < N_PATHS);
+  size_t len = strlen(folder) + strlen(name) + 2;
+  char *p = malloc(len);
+  assert_non_null(p);
+  snprintf(p, len, "%s/%s", folder, name);
+  /* Reuse a slot already holding this path, so repeated tests do not run out. */
+  for (size_t i = 0; i < n_paths; i++)
+    if (strcmp(paths[i], p) == 0) {
+      free(p);
+      return paths[i];
+    }
+  paths[n_paths++] = p;
+  return p;
+}
+
+static void free_paths(void)
+{
+  for (size_t i = 0; i < n_paths; i++)
+    free(paths[i]);
+  n_paths = 0;
+}
+
+const char *fixture(const char *name)
+{
+  return keep_path(FE_FIXTURES, name);
+}
+
+const char *write_tmp(const char *name, const char *text)
+{
+  const char *p = keep_path(FE_TMPDIR, name);
+  FILE *f = fopen(p, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+  assert_int_equal(fclose(f), 0);
+  return p;
+}
+
+static char *slurp(const char *path)
+{
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long n = ftell(f);
+  assert_true(n >= 0);
+  rewind(f);
+  char *s = malloc((size_t)n + 1);
+  assert_non_null(s);
+  assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+  s[n] = '\0';
+  fclose(f);
+  return s;
+}
+
+const char *variant(const char *base, const char *name, const char *from, const char *to)
+{
+  char *text = slurp(fixture(base));
+  char *at = strstr(text, from);
+  if (!at)
+    fail_msg("'%s' does not occur in %s", from, base);
+  size_t n = strlen(text) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  assert_non_null(out);
+  snprintf(out, n, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+  const char *p = write_tmp(name, out);
+  free(out);
+  free(text);
+  return p;
+}
+
+void expect_error(int rc, const xy_error *err, int code, const char *const *needles)
+{
+  if (rc != code || err->code != code)
+    fail_msg("got code %d (err->code %d), expected %d; message:\n%s", rc, err->code, code,
+             err->message);
+  if (getenv("FE_TEST_SHOW")) /* to read the messages the tests check */
+    print_message("%s\n\n", err->message);
+  for (; *needles; needles++)
+    if (!strstr(err->message, *needles))
+      fail_msg("the message lacks '%s':\n%s", *needles, err->message);
+}
+
+void expect_spec_error(const char *path, const char *const *overrides, size_t n, int code,
+                       const char *const *needles)
+{
+  xy_load_options opt;
+  xy_load_options_default(&opt);
+  opt.overrides = overrides;
+  opt.n_overrides = n;
+  ir_module *m = (ir_module *)&opt; /* must be reset to NULL on failure */
+  xy_error err;
+  memset(&err, 0, sizeof err);
+  int rc = fe_load_spec(path, &opt, &m, &err);
+  assert_null(m);
+  expect_error(rc, &err, code, needles);
+}
+
+void expect_dag_error(const char *path, const xy_limits *limits, int code,
+                      const char *const *needles)
+{
+  ir_dag d;
+  xy_error err;
+  memset(&err, 0, sizeof err);
+  int rc = fe_load_dag(path, limits, &d, &err);
+  assert_null(d.tail);
+  assert_null(d.node_start);
+  assert_null(d.arc_src);
+  expect_error(rc, &err, code, needles);
+}
+
+int main(void)
+{
+  if (mkdir(FE_TMPDIR, 0777) != 0 && errno != EEXIST) {
+    perror(FE_TMPDIR);
+    return 1;
+  }
+  int failed = 0;
+  failed += run_locate_tests();
+  failed += run_spec_tests();
+  failed += run_dag_tests();
+  free_paths();
+  return failed ? 1 : 0;
+}
