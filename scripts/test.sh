@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, build with AddressSanitizer and UndefinedBehaviorSanitizer,
+# run every suite (unit, numeric, cli). Extra arguments go to `meson test`, e.g.
+# `scripts/test.sh --suite unit`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+dir=build-test
+if [ ! -f "$dir/build.ninja" ]; then
+  meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C "$dir"
+meson test -C "$dir" --print-errorlogs "$@"
