@@ -537,10 +537,33 @@ static int build(dag_ctx *c)
   return build_arcs(c);
 }
 
+/* jansson builds a tree of some hundred bytes per edge before any count can be checked.
+ * Every edge and arc is an array, so the file's '[' count bounds what it can hold: refuse
+ * files that must break the limits before parsing them. */
+static int precheck_size(const char *file, const char *text, size_t len,
+                         const xy_limits *limits, xy_error *err)
+{
+  int64_t most = 2, brackets = 0, g2;
+  if (!xy_mul_i64(limits->max_graphs, 2, &g2) || !xy_add_i64(most, g2, &most) ||
+      !xy_add_i64(most, limits->max_edges, &most) || !xy_add_i64(most, limits->max_arcs, &most))
+    return XY_OK; /* limits too large to matter */
+  for (const char *p = text; (p = memchr(p, '[', len - (size_t)(p - text))); p++)
+    if (++brackets > most)
+      return xy_fail(err, XY_E_LIMIT,
+                     "%s: the file holds more than %lld arrays, more edges and arcs than the "
+                     "limits allow (%lld graphs, %lld edges, %lld arcs)", file, (long long)most,
+                     (long long)limits->max_graphs, (long long)limits->max_edges,
+                     (long long)limits->max_arcs);
+  return XY_OK;
+}
+
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
                      ir_dag *dag, xy_error *err)
 {
   memset(dag, 0, sizeof *dag);
+  int rc = precheck_size(file, text, len, limits, err);
+  if (rc)
+    return rc;
   dag_ctx c;
   memset(&c, 0, sizeof c);
   c.src.file = file;
@@ -548,7 +571,7 @@ int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_li
   c.lim = limits;
   c.err = err;
   c.d = dag;
-  int rc = fe_parse_json(file, text, len, &c.root, err);
+  rc = fe_parse_json(file, text, len, &c.root, err);
   if (rc)
     return rc;
   rc = build(&c);

@@ -163,8 +163,14 @@ void fe_src_pos(const fe_src *src, const char *path, int *line, int *col)
 {
   size_t off;
   *line = *col = 0;
-  if (!override_of(src, path) && fe_json_find(src->text, path, false, &off))
-    fe_linecol(src->text, off, line, col);
+  if (override_of(src, path))
+    return;
+  if (!src->cache) {
+    if (fe_json_find(src->text, path, false, &off))
+      fe_linecol(src->text, off, line, col);
+  } else if (fe_json_find_cached(src->text, path, src->cache, &off)) {
+    fe_linecol_cached(src->text, off, src->cache, line, col);
+  }
 }
 
 /* ------------------------------------------------------------------ parsing */

@@ -34,6 +34,25 @@ bool fe_json_find(const char *text, const char *path, bool at_key, size_t *offse
 /* 1-based line and column (in characters) of a byte offset. */
 void fe_linecol(const char *text, size_t offset, int *line, int *col);
 
+/* Where the last lookups ended, so that finding inputs[0], inputs[1], ... and their lines
+ * in turn costs one pass over the text, not one pass per element. */
+typedef struct fe_pos_cache {
+  bool valid;
+  char array[FE_PATH_MAX]; /* the path up to its first index: "inputs" */
+  int64_t index;           /* the element of that array found last */
+  size_t offset;           /* where it starts */
+  bool lc_valid;
+  size_t lc_offset;        /* the offset whose line and column were computed last */
+  int lc_line, lc_col;
+} fe_pos_cache;
+
+/* fe_json_find (value, not key) and fe_linecol, resuming from the cache when the request
+ * lies at or after the previous one. */
+bool fe_json_find_cached(const char *text, const char *path, fe_pos_cache *cache,
+                         size_t *offset);
+void fe_linecol_cached(const char *text, size_t offset, fe_pos_cache *cache, int *line,
+                       int *col);
+
 /* The path of the innermost value open at byte offset end, for parse errors ("b[2]"). */
 void fe_json_path_at(const char *text, size_t end, xy_buf *out);
 
@@ -48,6 +67,7 @@ typedef struct fe_src {
   const char *const *ov_text;  /* the overrides as given, "PATH=VALUE" */
   char **ov_path;              /* their paths in canonical form */
   size_t n_ov;
+  fe_pos_cache *cache;         /* for fe_src_pos; NULL: none */
 } fe_src;
 
 /* Fills err with "FILE:LINE:COL: PATH: cause", the source line and a caret under the

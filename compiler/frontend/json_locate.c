@@ -249,13 +249,10 @@ static const char *find_member(const char *p, const fe_comp *c, const char **key
   return NULL;
 }
 
-/* p at '[': moves to element index. */
-static const char *find_element(const char *p, int64_t index)
+/* p at an element of an array: moves on n elements; NULL past the end. */
+static const char *skip_elements(const char *p, int64_t n)
 {
-  p = skip_ws(p + 1);
-  if (*p == ']')
-    return NULL;
-  for (int64_t i = 0; i < index; i++) {
+  for (int64_t i = 0; i < n; i++) {
     if (!(p = skip_value(p)))
       return NULL;
     p = skip_ws(p);
@@ -263,49 +260,116 @@ static const char *find_element(const char *p, int64_t index)
       return NULL;
     p = skip_ws(p + 1);
   }
-  return *p ? p : NULL;
+  return *p && *p != ']' ? p : NULL;
+}
+
+/* p at '[': moves to element index. */
+static const char *find_element(const char *p, int64_t index)
+{
+  return skip_elements(skip_ws(p + 1), index);
+}
+
+/* From the value at p, follows the steps of path that start at *pp (inside path). */
+static const char *walk(const char *p, const char *path, const char *pp, const char **key_at)
+{
+  fe_comp c;
+  int r;
+  *key_at = NULL;
+  while ((r = fe_path_next(path, &pp, &c)) > 0) {
+    *key_at = NULL;
+    if (c.is_index)
+      p = *p == '[' ? find_element(p, c.index) : NULL;
+    else
+      p = *p == '{' ? find_member(p, &c, key_at) : NULL;
+    if (!p)
+      return NULL;
+  }
+  return r < 0 || !*p ? NULL : p;
 }
 
 bool fe_json_find(const char *text, const char *path, bool at_key, size_t *offset)
 {
   if (!text || !path)
     return false;
-  const char *p = skip_ws(text), *pp = path, *key_at = NULL;
-  fe_comp c;
-  int r;
-  while ((r = fe_path_next(path, &pp, &c)) > 0) {
-    key_at = NULL;
-    if (c.is_index)
-      p = *p == '[' ? find_element(p, c.index) : NULL;
-    else
-      p = *p == '{' ? find_member(p, &c, &key_at) : NULL;
-    if (!p)
-      return false;
-  }
-  if (r < 0 || !*p)
+  const char *key_at;
+  const char *p = walk(skip_ws(text), path, path, &key_at);
+  if (!p || (at_key && !key_at))
     return false;
-  if (at_key) {
-    if (!key_at)
+  *offset = (size_t)((at_key ? key_at : p) - text);
+  return true;
+}
+
+bool fe_json_find_cached(const char *text, const char *path, fe_pos_cache *cache,
+                         size_t *offset)
+{
+  const char *br = path ? strchr(path, '[') : NULL;
+  size_t plen = br ? (size_t)(br - path) : 0;
+  const char *rest = br;
+  fe_comp c;
+  if (!text || !cache || !br || plen >= FE_PATH_MAX || fe_path_next(path, &rest, &c) <= 0)
+    return fe_json_find(text, path, false, offset);
+  const char *p;
+  int64_t from;
+  if (cache->valid && strlen(cache->array) == plen && memcmp(cache->array, path, plen) == 0 &&
+      cache->index <= c.index) {
+    p = text + cache->offset;
+    from = cache->index;
+  } else {
+    size_t arr;
+    memcpy(cache->array, path, plen);
+    cache->array[plen] = '\0';
+    cache->valid = false;
+    if (!fe_json_find(text, cache->array, false, &arr) || text[arr] != '[' ||
+        !(p = find_element(text + arr, 0)))
       return false;
-    p = key_at;
+    from = 0;
   }
+  if (!(p = skip_elements(p, c.index - from)))
+    return false;
+  cache->valid = true;
+  cache->index = c.index;
+  cache->offset = (size_t)(p - text);
+  const char *key_at;
+  if (!(p = walk(p, path, rest, &key_at)))
+    return false;
   *offset = (size_t)(p - text);
   return true;
 }
 
-void fe_linecol(const char *text, size_t offset, int *line, int *col)
+/* Counts lines and columns from (from, *line, *col) up to offset (or a NUL before it);
+ * returns where it stopped. */
+static size_t count_linecol(const char *text, size_t from, size_t offset, int *line, int *col)
 {
-  int l = 1, c = 1;
-  for (size_t i = 0; i < offset && text[i]; i++) {
+  size_t i = from;
+  for (; i < offset && text[i]; i++) {
     if (text[i] == '\n') {
-      l++;
-      c = 1;
+      ++*line;
+      *col = 1;
     } else if (((unsigned char)text[i] & 0xC0) != 0x80) { /* not a UTF-8 continuation */
-      c++;
+      ++*col;
     }
   }
-  *line = l;
-  *col = c;
+  return i;
+}
+
+void fe_linecol(const char *text, size_t offset, int *line, int *col)
+{
+  *line = *col = 1;
+  count_linecol(text, 0, offset, line, col);
+}
+
+void fe_linecol_cached(const char *text, size_t offset, fe_pos_cache *cache, int *line,
+                       int *col)
+{
+  if (!cache->lc_valid || offset < cache->lc_offset) {
+    cache->lc_offset = 0;
+    cache->lc_line = cache->lc_col = 1;
+  }
+  cache->lc_offset = count_linecol(text, cache->lc_offset, offset, &cache->lc_line,
+                                   &cache->lc_col);
+  cache->lc_valid = true;
+  *line = cache->lc_line;
+  *col = cache->lc_col;
 }
 
 bool fe_json_locate(const char *text, const char *json_path, int *line, int *col)

@@ -798,9 +798,11 @@ int fe_load_spec(const char *path, const xy_load_options *opt, ir_module **out, 
   rc = fe_parse_json(path, text, len, &root, err);
   if (!rc)
     rc = fe_apply_overrides(root, path, opt->overrides, opt->n_overrides, &ov_paths, err);
+  fe_pos_cache cache;
+  memset(&cache, 0, sizeof cache);
   spec_ctx c = {
     .src = {.file = path, .text = text, .ov_text = opt->overrides, .ov_path = ov_paths,
-            .n_ov = ov_paths ? opt->n_overrides : 0},
+            .n_ov = ov_paths ? opt->n_overrides : 0, .cache = &cache},
     .spec_path = path,
     .lim = &opt->limits,
     .err = err,

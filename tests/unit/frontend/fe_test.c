@@ -103,7 +103,8 @@ void expect_spec_error(const char *path, const char *const *overrides, size_t n,
   xy_load_options_default(&opt);
   opt.overrides = overrides;
   opt.n_overrides = n;
-  ir_module *m = (ir_module *)&opt; /* must be reset to NULL on failure */
+  static ir_module sentinel;
+  ir_module *m = &sentinel; /* a failed load must set it to NULL */
   xy_error err;
   memset(&err, 0, sizeof err);
   int rc = fe_load_spec(path, &opt, &m, &err);

@@ -245,6 +245,13 @@ static void limits_exceeded(void **state)
   lim.max_arcs = 10;
   expect_dag_error(fixture("graph_core.graph.json"), &lim, XY_E_LIMIT,
                    NEEDLES("graph_core.graph.json:1:1: with this graph's 16 arcs"));
+  /* Counted before parsing: 20 edge arrays cannot fit limits of 1 graph, 4 edges, 4 arcs. */
+  xy_limits_default(&lim);
+  lim.max_graphs = 1;
+  lim.max_edges = 4;
+  lim.max_arcs = 4;
+  expect_dag_error(fixture("graph_core.graph.json"), &lim, XY_E_LIMIT,
+                   NEEDLES("graph_core.graph.json: the file holds more than 12 arrays"));
   xy_limits_default(&lim);
   lim.max_file_bytes = 16;
   expect_dag_error(many, &lim, XY_E_LIMIT,

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fe_internal.h"
 #include "fe_test.h"
 
 static const char *const text =
@@ -115,6 +116,35 @@ static void broken_text(void **state)
   assert_false(fe_json_locate(NULL, "x", &l, &c));
 }
 
+/* Cached lookups (the front end's fast path for inputs[0], inputs[1], ...) find exactly
+ * what uncached ones do, in any order. */
+static void cached_lookups_agree(void **state)
+{
+  (void)state;
+  static const char *const paths[] = {
+    "a.b[0]", "a.b[1]", "a.b[1].c", "a.b[2][1][1]", "a.b[2]", "a.b[0]", "AB[0]", "a.b[3]",
+    "w[0]", "a.b[2][1]", "t", "a.b[1].c", "AB[0]", "", "a.z[0]", "a.b[1]",
+  };
+  fe_pos_cache cache;
+  memset(&cache, 0, sizeof cache);
+  for (int round = 0; round < 2; round++)
+    for (size_t i = 0; i < XY_ARRAY_LEN(paths); i++) {
+      size_t k = round ? XY_ARRAY_LEN(paths) - 1 - i : i;
+      size_t a = 0, b = 0;
+      bool fa = fe_json_find(text, paths[k], false, &a);
+      bool fb = fe_json_find_cached(text, paths[k], &cache, &b);
+      if (fa != fb || a != b)
+        fail_msg("'%s': uncached %d at %zu, cached %d at %zu", paths[k], fa, a, fb, b);
+      if (!fa)
+        continue;
+      int l1, c1, l2, c2;
+      fe_linecol(text, a, &l1, &c1);
+      fe_linecol_cached(text, b, &cache, &l2, &c2);
+      assert_int_equal(l1, l2);
+      assert_int_equal(c1, c2);
+    }
+}
+
 int run_locate_tests(void)
 {
   const struct CMUnitTest tests[] = {
@@ -123,6 +153,7 @@ int run_locate_tests(void)
     cmocka_unit_test(not_found),
     cmocka_unit_test(columns_count_characters),
     cmocka_unit_test(broken_text),
+    cmocka_unit_test(cached_lookups_agree),
   };
   return cmocka_run_group_tests_name("frontend_locate", tests, NULL, NULL);
 }

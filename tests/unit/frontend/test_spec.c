@@ -528,7 +528,7 @@ static void too_many_tensors(void **state)
                             i ? ",\n" : "", i);
   snprintf(text + len, cap - len, "],\n \"layers\": [], \"outputs\": []}\n");
   expect_spec_error(write_tmp("many.json", text), NULL, 0, XY_E_LIMIT,
-                    NEEDLES("many.json:16387:2: inputs[16384].name: a spec may declare at most "
+                    NEEDLES("many.json:16387:10: inputs[16384].name: a spec may declare at most "
                             "16384 tensors"));
   free(text);
 }
