@@ -171,8 +171,11 @@ char *xy_buf_take(xy_buf *b)
     xy_buf_free(b);
     return NULL;
   }
-  if (!b->data && !buf_reserve(b, 0))
-    return NULL;
+  if (!b->data) {
+    if (!buf_reserve(b, 0))
+      return NULL;
+    b->data[0] = '\0';
+  }
   char *p = b->data;
   memset(b, 0, sizeof *b);
   return p;
