@@ -21,6 +21,7 @@ typedef struct cli_opts {
   const char *device;
   const char *form;
   int64_t chunk;
+  int lanes, rows, wg;      /* schedule knobs; 0: the cost model decides */
   const char *overrides[CLI_MAX_LIST];
   size_t n_overrides;
   /* compile */
@@ -62,6 +63,10 @@ typedef struct cli_exec {
   xy_native *native;
   char device_name[600];
 } cli_exec;
+
+/* The compile options o asks for, with form (may differ from o->form) and device limits. */
+void cli_compile_options(const cli_opts *o, const char *form, const xy_device_limits *dev,
+                         xy_compile_options *co);
 
 /* Loads the spec (with overrides). */
 int cli_load_model(const cli_opts *o, xy_model **model);

@@ -80,11 +80,7 @@ static int bench_form(const cli_opts *o, const xy_model *model, const char *form
   *skipped = false;
   cli_exec ex;
   xy_compile_options co;
-  xy_compile_options_default(&co);
-  co.target = o->target;
-  co.form = form;
-  co.chunk = o->chunk;
-  co.device = *dev;
+  cli_compile_options(o, form, dev, &co);
   xy_program *probe = NULL;
   xy_error err;
   if (xy_compile(model, &co, &probe, &err)) {
@@ -176,7 +172,7 @@ int cmd_bench(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk set warmup runs json", &o))
+  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk lanes rows wg set warmup runs json", &o))
     return EXIT_USAGE;
   xy_model *model = NULL;
   int rc = cli_load_model(&o, &model);

@@ -19,6 +19,7 @@ static const char *const help =
   "  --device SEL        OpenCL device: index, P:D or name part (default: XYLEM_DEVICE, CPU)\n"
   "  --form NAME         auto, recurrent, chunkwise, levels, graph (default auto)\n"
   "  --chunk N           chunk size of sequence scans\n"
+  "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"
   "  --set PATH=VALUE    override a spec value, e.g. --set graph.length=1000\n"
   "  --seed N            random seed (default: from the clock; always printed)\n"
   "  --tol X             tolerance on the relative error (default 1e-5)\n";
@@ -74,7 +75,7 @@ int cmd_check(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "check", "target device form chunk set seed tol", &o))
+  if (!cli_parse(argc, argv, 2, "check", "target device form chunk lanes rows wg set seed tol", &o))
     return EXIT_USAGE;
   if (!o.seed_set)
     o.seed = (uint64_t)time(NULL);

@@ -16,6 +16,7 @@ static const char *const help =
   "  --device SEL        tailor tiling to this OpenCL device (default: generic limits)\n"
   "  --form NAME         auto, recurrent, chunkwise, levels, graph (default auto)\n"
   "  --chunk N           chunk size of sequence scans\n"
+  "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"
   "  --dump-after PASS   print the IR after a pass (prepare_graphs, parallelize_scans,\n"
   "                      lower_kernels, or all) on stdout\n"
   "  --set PATH=VALUE    override a spec value\n";
@@ -28,22 +29,21 @@ int cmd_compile(int argc, char **argv)
   }
   cli_opts o;
   if (!cli_parse(argc, argv, 2, "compile",
-                 "target device form chunk set output-dir name dump-after", &o))
+                 "target device form chunk lanes rows wg set output-dir name dump-after", &o))
     return EXIT_USAGE;
   xy_model *model = NULL;
   int rc = cli_load_model(&o, &model);
   if (rc)
     return rc;
-  xy_compile_options co;
-  xy_compile_options_default(&co);
+  xy_device_limits dev;
+  xy_device_limits_default(&dev);
   xrt_context *ctx = NULL;
-  if (o.device && o.target == XY_TARGET_OPENCL && (rc = cli_open_device(&o, &ctx, &co.device))) {
+  if (o.device && o.target == XY_TARGET_OPENCL && (rc = cli_open_device(&o, &ctx, &dev))) {
     xy_model_free(model);
     return rc;
   }
-  co.target = o.target;
-  co.form = o.form;
-  co.chunk = o.chunk;
+  xy_compile_options co;
+  cli_compile_options(&o, o.form, &dev, &co);
   co.name = o.name;
   co.dump_after = o.dump_after;
   co.dump = stdout;

@@ -91,7 +91,7 @@ int cmd_run(int argc, char **argv)
   }
   cli_opts o;
   if (!cli_parse(argc, argv, 2, "run",
-                 "target device form chunk set input inputs output-dir output weights", &o))
+                 "target device form chunk lanes rows wg set input inputs output-dir output weights", &o))
     return EXIT_USAGE;
   if (!o.out_dir && o.n_outputs == 0) {
     fprintf(stderr, "xylem run: say where outputs go: -o DIR or --output NAME=FILE\n");

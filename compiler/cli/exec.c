@@ -43,16 +43,26 @@ int cli_open_device(const cli_opts *o, xrt_context **ctx, xy_device_limits *dev)
   return EXIT_OK;
 }
 
+void cli_compile_options(const cli_opts *o, const char *form, const xy_device_limits *dev,
+                         xy_compile_options *co)
+{
+  xy_compile_options_default(co);
+  co->target = o->target;
+  co->form = form;
+  co->chunk = o->chunk;
+  co->lanes = o->lanes;
+  co->rows = o->rows;
+  co->wg = o->wg;
+  if (dev)
+    co->device = *dev;
+}
+
 int cli_exec_create(const cli_opts *o, const xy_model *model, const char *form,
                     xrt_context *ctx, const xy_device_limits *dev, bool testing, cli_exec *ex)
 {
   memset(ex, 0, sizeof *ex);
   xy_compile_options co;
-  xy_compile_options_default(&co);
-  co.target = o->target;
-  co.form = form;
-  co.chunk = o->chunk;
-  co.device = *dev;
+  cli_compile_options(o, form, dev, &co);
   xy_error err;
   if (xy_compile(model, &co, &ex->prog, &err))
     return cli_report(&err);

@@ -23,6 +23,9 @@ static const opt_def defs[] = {
   {"device", 0, O_STR, OFF(device), 0},
   {"form", 0, O_STR, OFF(form), 0},
   {"chunk", 0, O_INT, OFF(chunk), 0},
+  {"lanes", 0, O_INT, OFF(lanes), 0},
+  {"rows", 0, O_INT, OFF(rows), 0},
+  {"wg", 0, O_INT, OFF(wg), 0},
   {"set", 0, O_LIST, OFF(overrides), OFF(n_overrides)},
   {"output-dir", 'o', O_STR, OFF(out_dir), 0},
   {"name", 0, O_STR, OFF(name), 0},
@@ -98,9 +101,19 @@ static bool set_value(const opt_def *d, const char *cmd, const char *val, cli_op
         return false;
       }
       o->chunk = v;
-    } else {
-      *(int *)(base + d->offset) = (int)v;
+      return true;
     }
+    if (strcmp(d->name, "lanes") == 0 && v != 1 && v != 2 && v != 4 && v != 8 && v != 16) {
+      fprintf(stderr, "xylem %s: --lanes must be 1, 2, 4, 8 or 16\n", cmd);
+      return false;
+    }
+    if ((strcmp(d->name, "rows") == 0 && (v < 1 || v > 16)) ||
+        (strcmp(d->name, "wg") == 0 && (v < 1 || v > 4096))) {
+      fprintf(stderr, "xylem %s: --%s must be in 1..%d\n", cmd, d->name,
+              strcmp(d->name, "rows") == 0 ? 16 : 4096);
+      return false;
+    }
+    *(int *)(base + d->offset) = (int)v;
     return true;
   }
   case O_U64: {

@@ -37,8 +37,8 @@ const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what);
 int lower_in(lower_ctx *lc, const ir_op *op, int slot);
 int lower_out(lower_ctx *lc, const ir_op *op, int slot);
 
-/* Local memory the chunkwise form's tree kernels need for a chunk size. */
-uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk);
+/* Local memory the chunkwise form's tree kernels need for a chunk size and vector width. */
+uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk, int64_t lanes);
 
 /* Smallest power of two >= n (n >= 1). */
 int64_t pow2_ceil(int64_t n);

@@ -33,6 +33,8 @@ typedef struct chunk_plan {
   int VD;          /* lanes along the key dimension, for q.k */
   int RB;          /* register rows */
   bool w_in_g;     /* JQ = JK = 1: W overwrites G in place */
+  bool fast;       /* every J = 1 and VL > 1: q.k as a vectorized product with k transposed */
+  int VS;          /* lanes along the source position (fast path) */
   double scale;
 } chunk_plan;
 
@@ -40,6 +42,7 @@ typedef struct chunk_plan {
 typedef struct tree_arrays {
   int q, k, v, S, T, M, D;     /* global inputs */
   int Sacc, Macc, Tblk, G, W;  /* local */
+  int Kt;                      /* local, fast path: k of the chunk transposed, [DK][P] */
   int bi, t0, n, chunk;        /* group-level variables */
 } tree_arrays;
 
@@ -381,6 +384,51 @@ static void emit_pair_weights(kir_builder *b, const chunk_plan *p, const tree_ar
   kb_end(b);
 }
 
+/* Fast path, before the tree: G starts at zero (entries above the diagonal and of padding
+ * rows stay zero), and k of the chunk is transposed so that q.k runs on vectors along the
+ * source position. Rows past the end read the last row; their G is zero. */
+static void emit_fast_prologue(kir_builder *b, const chunk_plan *p, const tree_arrays *ta)
+{
+  const plstm_dims *d = &p->d;
+  int z = kb_parfor(b, "z", I(p->P * p->P / p->VS));
+  kb_store(b, ta->G, MUL(V(z), I(p->VS)), kx_splat(b, F(0), p->VS));
+  kb_end(b);
+  int x = kb_parfor(b, "x", I(p->P * d->DK));
+  int src = kb_let(b, "src", KT_INT, DIV(V(x), I(d->DK)));
+  int dk = kb_let(b, "dk", KT_INT, REM(V(x), I(d->DK)));
+  int krow = kb_let(b, "krow", KT_INT, row_of(b, p, ta, MIN(V(src), SUB(V(ta->n), I(1)))));
+  kb_store(b, ta->Kt, MAD(V(dk), p->P, V(src)), LD(ta->k, MAD(V(krow), d->DK, V(dk))));
+  kb_end(b);
+}
+
+/* Fast path, after the tree: W[a, src] = G[a, src] (q_a . k_src) for RB rows and VS source
+ * lanes per item, the products accumulated over the key dimension. */
+static void emit_fast_weights(kir_builder *b, const chunk_plan *p, const tree_arrays *ta)
+{
+  const plstm_dims *d = &p->d;
+  int RB = p->RB, VS = p->VS;
+  int64_t nsb = p->P / VS;
+  int x = kb_parfor(b, "x", I(p->P / RB * nsb));
+  int a0 = kb_let(b, "a0", KT_INT, MUL(DIV(V(x), I(nsb)), I(RB)));
+  int s0 = kb_let(b, "s0", KT_INT, MUL(REM(V(x), I(nsb)), I(VS)));
+  int acc = VS > 1 ? kb_private_vec(b, "qk", VS, RB) : kb_private(b, "qk", KT_FLOAT, RB);
+  int qrows[16];
+  for (int r = 0; r < RB; r++) {
+    kb_store(b, acc, I(r), kx_splat(b, F(0), VS));
+    qrows[r] = kb_let(b, "qrow", KT_INT, row_of(b, p, ta, MIN(ADD(V(a0), I(r)), SUB(V(ta->n), I(1)))));
+  }
+  int dk = kb_for(b, "dk", I(0), I(d->DK));
+  int kv = kb_let(b, "kv", KT_FLOAT, kx_vload(b, ta->Kt, MAD(V(dk), p->P, V(s0)), VS));
+  for (int r = 0; r < RB; r++)
+    kb_store(b, acc, I(r), ADD(LD(acc, I(r)), MUL(LD(ta->q, MAD(V(qrows[r]), d->DK, V(dk))), V(kv))));
+  kb_end(b);
+  for (int r = 0; r < RB; r++) {
+    kir_expr *at = ADD(MUL(ADD(V(a0), I(r)), I(p->P)), V(s0));
+    kb_store(b, ta->G, at, MUL(kx_vload(b, ta->G, at, VS), LD(acc, I(r))));
+  }
+  kb_end(b);
+}
+
 static int emit_chunk_out(lower_ctx *lc, const ir_op *op, const chunk_plan *p, int wg)
 {
   const plstm_dims *d = &p->d;
@@ -408,9 +456,16 @@ static int emit_chunk_out(lower_ctx *lc, const ir_op *op, const chunk_plan *p, i
   ta.Tblk = kb_local(b, "Tblk", KT_FLOAT, p->P * p->szT);
   ta.G = kb_local(b, "G", KT_FLOAT, p->P * p->P * p->szD);
   ta.W = p->w_in_g ? ta.G : kb_local(b, "W", KT_FLOAT, p->P * p->P * p->OV);
+  if (p->fast)
+    ta.Kt = kb_local(b, "Kt", KT_FLOAT, d->DK * p->P);
   chunk_header(b, p, &ta);
+  if (p->fast)
+    emit_fast_prologue(b, p, &ta);
   emit_tree(b, p, &ta);
-  emit_pair_weights(b, p, &ta);
+  if (p->fast)
+    emit_fast_weights(b, p, &ta);
+  else
+    emit_pair_weights(b, p, &ta);
 
   /* Outputs: RB rows a0.. and VL lanes dv0.. per item; accumulators h[r][o]. */
   int RB = p->RB, VL = p->VL;
@@ -440,6 +495,9 @@ static int emit_chunk_out(lower_ctx *lc, const ir_op *op, const chunk_plan *p, i
   int qrows[16];
   for (int r = 0; r < RB; r++) /* rows past the end read the last row; Mbar is zero there */
     qrows[r] = kb_let(b, "qrow", KT_INT, row_of(b, p, &ta, MIN(ADD(V(a0), I(r)), SUB(V(ta.n), I(1)))));
+  int marks[16];
+  for (int r = 0; r < RB && p->szM == 1; r++) /* J = 1: the mark is one number per row */
+    marks[r] = kb_let(b, "mark", KT_FLOAT, LD(ta.Macc, ADD(V(a0), I(r))));
   int dk = kb_for(b, "dk", I(0), I(d->DK));
   kir_expr *t = jfor(b, "t", d->JT);
   int cc = kb_let(b, "cc", KT_FLOAT,
@@ -449,8 +507,9 @@ static int emit_chunk_out(lower_ctx *lc, const ir_op *op, const chunk_plan *p, i
     int qv = kb_let(b, "qv", KT_FLOAT, LD(ta.q, ADD(MAD(MAD(V(qrows[r]), d->DK, V(dk)), d->JQ, I(0)), aq)));
     kir_expr *o = jfor(b, "o", d->JO);
     kir_expr *mi = MAD(ADD(V(a0), I(r)), p->szM, MAD(MAD(o, d->JQ, aq), d->JT, t));
+    kir_expr *mark = p->szM == 1 ? V(marks[r]) : LD(ta.Macc, mi);
     kir_expr *slot = MAD(I(r), d->JO, o);
-    kb_store(b, h, slot, ADD(LD(h, slot), MUL(MUL(V(qv), LD(ta.Macc, mi)), V(cc))));
+    kb_store(b, h, slot, ADD(LD(h, slot), MUL(MUL(V(qv), mark), V(cc))));
     jend(b, d->JO);
   }
   jend(b, d->JQ);
@@ -474,13 +533,19 @@ static int emit_chunk_out(lower_ctx *lc, const ir_op *op, const chunk_plan *p, i
 
 /* ------------------------------------------------------------------ the form */
 
-uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk)
+static bool all_j_one(const plstm_dims *d)
+{
+  return d->JQ == 1 && d->JK == 1 && d->JV == 1 && d->JT == 1 && d->JO == 1;
+}
+
+uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk, int64_t lanes)
 {
   uint64_t P = (uint64_t)pow2_ceil(chunk);
   uint64_t szD = (uint64_t)(d->JO * d->JQ * d->JK * d->JV), OV = (uint64_t)(d->JO * d->JV);
   uint64_t per = (uint64_t)(d->JT * d->JK * d->JV + d->JO * d->JQ * d->JT + d->JT * d->JT);
   uint64_t pair = szD + (d->JQ == 1 && d->JK == 1 ? 0 : OV);
-  return 4u * (P * per + P * P * pair);
+  uint64_t kt = lanes > 1 && all_j_one(d) ? P * (uint64_t)d->DK : 0;
+  return 4u * (P * per + P * P * pair + kt);
 }
 
 int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op)
@@ -523,12 +588,14 @@ int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op)
   p.RB = op->sched.rows > 1 ? (int)op->sched.rows : 1;
   while (p.RB > 1 && (d->DK % p.RB != 0 || p.P % p.RB != 0))
     p.RB /= 2;
-  if (chunk_local_bytes(d, p.BT) > lc->opt->device.local_mem_bytes)
+  p.fast = p.VL > 1 && all_j_one(d);
+  p.VS = p.VL < p.P ? p.VL : (int)p.P;
+  if (chunk_local_bytes(d, p.BT, p.VL) > lc->opt->device.local_mem_bytes)
     return xy_fail(lc->err, XY_E_DEVICE,
                    "'%s': chunk %lld needs %llu bytes of local memory; the device has %llu "
                    "(choose a smaller --chunk)",
                    op->name, (long long)op->sched.chunk,
-                   (unsigned long long)chunk_local_bytes(d, p.BT),
+                   (unsigned long long)chunk_local_bytes(d, p.BT, p.VL),
                    (unsigned long long)lc->opt->device.local_mem_bytes);
 
   int bq = lower_in(lc, op, 0), bk = lower_in(lc, op, 1), bv = lower_in(lc, op, 2);

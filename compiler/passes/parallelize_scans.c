@@ -39,10 +39,10 @@ static int64_t cap_wg(const xy_compile_options *opt, int64_t n)
 /* The largest chunk up to 64 whose tree fits local memory, but no larger than needed to
  * keep every compute unit busy with (chunk, batch) work-groups, and never below 16 unless
  * the sequence is shorter. */
-static int64_t pick_chunk(const xy_compile_options *opt, const plstm_dims *d)
+static int64_t pick_chunk(const xy_compile_options *opt, const plstm_dims *d, int64_t lanes)
 {
   int64_t chunk = 64;
-  while (chunk > 1 && chunk_local_bytes(d, chunk) > opt->device.local_mem_bytes)
+  while (chunk > 1 && chunk_local_bytes(d, chunk, lanes) > opt->device.local_mem_bytes)
     chunk /= 2;
   while (chunk > 16 && d->B * ((d->N + chunk - 1) / chunk) < (int64_t)opt->device.compute_units)
     chunk /= 2;
@@ -69,12 +69,12 @@ static int schedule_sequence(const pass_state *ps, ir_op *op, const plstm_dims *
     s->wg = cap_wg(opt, d->DV / s->lanes);
     return XY_OK;
   }
-  s->chunk = opt->chunk > 0 ? opt->chunk : pick_chunk(opt, d);
-  if (chunk_local_bytes(d, s->chunk < d->N ? s->chunk : d->N) > opt->device.local_mem_bytes)
+  s->chunk = opt->chunk > 0 ? opt->chunk : pick_chunk(opt, d, s->lanes);
+  if (chunk_local_bytes(d, s->chunk < d->N ? s->chunk : d->N, s->lanes) > opt->device.local_mem_bytes)
     return xy_fail(err, XY_E_DEVICE,
                    "'%s': chunk %lld needs %llu bytes of local memory, the device has %llu "
                    "(choose a smaller --chunk)", op->name, (long long)s->chunk,
-                   (unsigned long long)chunk_local_bytes(d, s->chunk),
+                   (unsigned long long)chunk_local_bytes(d, s->chunk, s->lanes),
                    (unsigned long long)opt->device.local_mem_bytes);
   /* On a CPU a few work-items suffice: each carries wide vectors and register rows, and
    * fewer items mean less state to keep across barriers. */

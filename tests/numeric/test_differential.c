@@ -169,6 +169,30 @@ static void chunk_size_does_not_change_results(void **state)
   free(spec);
 }
 
+/* Schedules (vector width, register rows, work-group size) as a CPU and a GPU would get
+ * them, and scalar: every one computes the same function. */
+static void schedules(void **state)
+{
+  (void)state;
+  static const int knobs[][3] = {{1, 1, 64}, {2, 1, 8}, {4, 2, 128}, {16, 4, 4}, {8, 8, 1}};
+  char *spec = seq_spec("sched.json", 2, 77, 16, 16, 1, 1, 1, 1, 1, 1.0);
+  assert_non_null(spec);
+  for (int t = 0; t < 2; t++)
+    for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
+      harness_case c = {.spec = spec, .target = t ? XY_TARGET_C : XY_TARGET_OPENCL,
+                        .lanes = knobs[k][0], .rows = knobs[k][1], .wg = knobs[k][2],
+                        .seed = 11};
+      char what[96];
+      for (int f = 0; f < 2; f++) {
+        c.form = f ? "recurrent" : "chunkwise";
+        c.chunk = f ? 0 : 16;
+        snprintf(what, sizeof what, "lanes=%d rows=%d wg=%d", knobs[k][0], knobs[k][1], knobs[k][2]);
+        expect_close(&c, what);
+      }
+    }
+  free(spec);
+}
+
 /* ------------------------------------------------------------------ DAGs */
 
 static uint64_t lcg(uint64_t *s)
@@ -243,7 +267,7 @@ static void dag_forms(const char *spec, const char *what, uint64_t seed)
   for (int t = 0; t < 2; t++)
     for (int f = 0; f < 3; f++) {
       harness_case c = {.spec = spec, .target = t ? XY_TARGET_C : XY_TARGET_OPENCL,
-                        .form = forms[f], .seed = seed};
+                        .form = forms[f], .seed = seed, .lanes = f == 1 ? 1 : 0};
       expect_close(&c, what);
     }
 }
@@ -292,6 +316,7 @@ int main(void)
     cmocka_unit_test(sequences),
     cmocka_unit_test(state_tracking_dims),
     cmocka_unit_test(chunk_size_does_not_change_results),
+    cmocka_unit_test(schedules),
     cmocka_unit_test(random_dags),
     cmocka_unit_test(batches_of_graphs),
   };

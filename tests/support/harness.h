@@ -18,6 +18,7 @@ typedef struct harness_case {
   xy_target target;
   const char *form;          /* NULL: the cost model decides */
   int64_t chunk;             /* 0: the cost model decides */
+  int lanes, rows, wg;       /* schedule knobs; 0: the cost model decides */
   uint64_t seed;
   const char *const *overrides;
   size_t n_overrides;
