@@ -29,6 +29,16 @@ void xy_device_limits_default(xy_device_limits *dev)
   dev->is_gpu = 0;
 }
 
+void xy_device_limits_host(xy_device_limits *dev)
+{
+  xy_device_limits_default(dev);
+  dev->local_mem_bytes = 256u << 10;
+  dev->max_work_group_size = 1024;
+  dev->max_alloc_bytes = 1ull << 40;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  dev->compute_units = cpus > 0 ? (unsigned)cpus : 1;
+}
+
 void xy_compile_options_default(xy_compile_options *opt)
 {
   memset(opt, 0, sizeof *opt);

@@ -36,7 +36,10 @@ int cmd_compile(int argc, char **argv)
   if (rc)
     return rc;
   xy_device_limits dev;
-  xy_device_limits_default(&dev);
+  if (o.target == XY_TARGET_C)
+    xy_device_limits_host(&dev);
+  else
+    xy_device_limits_default(&dev);
   xrt_context *ctx = NULL;
   if (o.device && o.target == XY_TARGET_OPENCL && (rc = cli_open_device(&o, &ctx, &dev))) {
     xy_model_free(model);

@@ -21,8 +21,10 @@ int cli_open_device(const cli_opts *o, xrt_context **ctx, xy_device_limits *dev)
 {
   xy_device_limits_default(dev);
   *ctx = NULL;
-  if (o->target == XY_TARGET_C)
+  if (o->target == XY_TARGET_C) {
+    xy_device_limits_host(dev);
     return EXIT_OK;
+  }
   xrt_error *rerr = malloc(sizeof *rerr);
   if (!rerr) {
     fprintf(stderr, "xylem: out of memory\n");

@@ -85,6 +85,8 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
   co.lanes = c->lanes;
   co.rows = c->rows;
   co.wg = c->wg;
+  if (c->target == XY_TARGET_C)
+    xy_device_limits_host(&co.device);
   if (c->target == XY_TARGET_OPENCL && shared_ctx) {
     const xrt_device_info *d = xrt_context_device(shared_ctx);
     co.device.local_mem_bytes = d->local_mem_bytes;
