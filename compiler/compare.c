@@ -1,8 +1,21 @@
-/* compare.c: random inputs and output comparison, shared by `xylem check` and the tests. */
+/* compare.c: describing, drawing and comparing tensors, for `xylem check`, `xylem run`,
+ * the tensor readers and the tests. */
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "program.h"
+
+const char *xy_shape_string(const int64_t *shape, int rank, char *buf, size_t n)
+{
+  size_t used = (size_t)snprintf(buf, n, "[");
+  for (int d = 0; d < rank && used < n; d++)
+    used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, d ? "," : "", shape[d]);
+  if (used < n)
+    snprintf(buf + used, n - used, "]");
+  return buf;
+}
 
 void xy_model_random_inputs(const xy_model *model, uint64_t seed, float *const *inputs)
 {

@@ -95,6 +95,9 @@ typedef struct xy_tensor_info {
   double range_lo, range_hi; /* inputs: the range random values are drawn from */
 } xy_tensor_info;
 
+/* "[2,3]" ("[]" for rank 0) into buf, truncated to n bytes; returns buf. */
+const char *xy_shape_string(const int64_t *shape, int rank, char *buf, size_t n);
+
 size_t xy_model_num_inputs(const xy_model *model);
 size_t xy_model_num_outputs(const xy_model *model);
 void xy_model_input(const xy_model *model, size_t i, xy_tensor_info *info);

@@ -16,3 +16,19 @@ void pkg_io_comment(const pkg_info *pkg, xy_buf *out)
                   pkg->outputs[i].shape, (long long)pkg->outputs[i].count);
   xy_buf_puts(out, " */\n");
 }
+
+void pkg_const_tables(const pkg_info *pkg, const xrt_plan_desc *desc, xy_buf *out)
+{
+  for (uint32_t i = 0; i < desc->n_buffers; i++) {
+    const xrt_buffer_desc *b = &desc->buffers[i];
+    if (b->role != XRT_BUF_CONST)
+      continue;
+    const int32_t *v = b->data;
+    uint64_t count = b->bytes / 4;
+    xy_buf_printf(out, "\nstatic const int %s_const%u[%llu] = {", pkg->name, i,
+                  (unsigned long long)count);
+    for (uint64_t j = 0; j < count; j++)
+      xy_buf_printf(out, "%s%d", j % 16 ? ", " : (j ? ",\n  " : "\n  "), (int)v[j]);
+    xy_buf_puts(out, "\n};\n");
+  }
+}

@@ -29,6 +29,9 @@ int emit_opencl_package(const pkg_info *pkg, const xrt_plan_desc *desc, xy_buf *
 int emit_c_package(const pkg_info *pkg, const kir_module *k, const xrt_plan_desc *desc,
                    const char *kernels_c, xy_buf *c, xy_buf *h);
 
+/* The plan's constant index tables as `static const int NAME_constI[]` arrays. */
+void pkg_const_tables(const pkg_info *pkg, const xrt_plan_desc *desc, xy_buf *out);
+
 /* The comment block listing inputs and outputs, shared by both headers. */
 void pkg_io_comment(const pkg_info *pkg, xy_buf *out);
 

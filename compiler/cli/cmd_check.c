@@ -59,15 +59,6 @@ static bool alloc_arrays(arrays *a, size_t n, const size_t *counts)
   return true;
 }
 
-static void shape_text(const xy_tensor_info *t, char *buf, size_t n)
-{
-  size_t used = (size_t)snprintf(buf, n, "[");
-  for (int i = 0; i < t->rank && used < n; i++)
-    used += (size_t)snprintf(buf + used, n - used, i ? ",%lld" : "%lld", (long long)t->shape[i]);
-  if (used < n)
-    snprintf(buf + used, n - used, "]");
-}
-
 int cmd_check(int argc, char **argv)
 {
   if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
@@ -143,7 +134,7 @@ int cmd_check(int argc, char **argv)
     bool ok = st.rel <= o.tol;
     pass = pass && ok;
     char shape[160];
-    shape_text(&info, shape, sizeof shape);
+    xy_shape_string(info.shape, info.rank, shape, sizeof shape);
     printf("  %-12s %-18s %12.5g %12.5g %12.5g %12.3g %10.3g %s\n", info.name, shape, st.min,
            st.max, st.mean, st.err_max, st.rel, ok ? "ok" : "FAIL");
   }

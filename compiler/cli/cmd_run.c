@@ -141,14 +141,11 @@ int cmd_run(int argc, char **argv)
       goto done;
     }
     if (!same_shape(&a, &info) || a.count != info.count) {
-      fprintf(stderr, "xylem run: %s: input '%s' needs %zu values in shape", path, info.name,
-              info.count);
-      for (int d = 0; d < info.rank; d++)
-        fprintf(stderr, "%s%lld", d ? "," : " [", (long long)info.shape[d]);
-      fprintf(stderr, "]; the file holds %zu values in shape", a.count);
-      for (int d = 0; d < a.rank; d++)
-        fprintf(stderr, "%s%lld", d ? "," : " [", (long long)a.shape[d]);
-      fprintf(stderr, "%s\n", a.rank ? "]" : " []");
+      char want[160], have[160];
+      fprintf(stderr, "xylem run: %s: input '%s' needs %zu values in shape %s; the file holds "
+              "%zu values in shape %s\n", path, info.name, info.count,
+              xy_shape_string(info.shape, info.rank, want, sizeof want), a.count,
+              xy_shape_string(a.shape, a.rank, have, sizeof have));
       xy_array_free(&a);
       rc = EXIT_FAIL;
       goto done;

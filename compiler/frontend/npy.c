@@ -48,17 +48,6 @@ static const char *dtype_descr(xy_dtype t)
   return "?";
 }
 
-/* "[2,3]" (or "[]" for a scalar) into buf, for messages. */
-static const char *shape_str(const int64_t *shape, int rank, char *buf, size_t n)
-{
-  size_t used = (size_t)snprintf(buf, n, "[");
-  for (int d = 0; d < rank && used < n; d++)
-    used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, d ? "," : "", shape[d]);
-  if (used < n)
-    snprintf(buf + used, n - used, "]");
-  return buf;
-}
-
 /* ------------------------------------------------------------------ header scanner */
 
 typedef struct hdr_scan {
@@ -319,13 +308,13 @@ int xy_npy_read(const char *path, int64_t max_bytes, xy_array *out, xy_error *er
       !xy_mul_size((size_t)count, dtype_size(h.dtype), &bytes)) {
     free(buf);
     return xy_fail(err, XY_E_LIMIT, "%s: shape %s is too large", path,
-                   shape_str(h.shape, h.rank, shp, sizeof shp));
+                   xy_shape_string(h.shape, h.rank, shp, sizeof shp));
   }
   size_t data_off = hdr_off + hdr_len, have = len - data_off;
   if (have != bytes) {
     free(buf);
     return xy_fail(err, XY_E_PARSE, "%s: file has %zu bytes of data, shape %s needs %zu", path,
-                   have, shape_str(h.shape, h.rank, shp, sizeof shp), bytes);
+                   have, xy_shape_string(h.shape, h.rank, shp, sizeof shp), bytes);
   }
   /* Move the data to the front of the (malloc-aligned) buffer and keep that buffer. */
   memmove(buf, buf + data_off, bytes);
@@ -353,10 +342,10 @@ static int check_array(const xy_array *a, size_t *bytes, const char *what, xy_er
   if (!xy_product_i64(a->shape, a->rank, &count) || (uint64_t)count > SIZE_MAX ||
       !xy_mul_size((size_t)count, dtype_size(a->dtype), bytes))
     return xy_fail(err, XY_E_LIMIT, "%s: shape %s is too large or negative", what,
-                   shape_str(a->shape, a->rank, shp, sizeof shp));
+                   xy_shape_string(a->shape, a->rank, shp, sizeof shp));
   if ((size_t)count != a->count)
     return xy_fail(err, XY_E_SHAPE, "%s: shape %s has %" PRId64 " elements but the array holds %zu",
-                   what, shape_str(a->shape, a->rank, shp, sizeof shp), count, a->count);
+                   what, xy_shape_string(a->shape, a->rank, shp, sizeof shp), count, a->count);
   if (*bytes && !a->data)
     return xy_fail(err, XY_E_USAGE, "%s: array has no data", what);
   return XY_OK;

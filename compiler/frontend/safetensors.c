@@ -55,16 +55,6 @@ static size_t dtype_size(xy_dtype t)
   return t == XY_F32 || t == XY_I32 ? 4 : 8;
 }
 
-static const char *shape_str(const int64_t *shape, int rank, char *buf, size_t n)
-{
-  size_t used = (size_t)snprintf(buf, n, "[");
-  for (int d = 0; d < rank && used < n; d++)
-    used += (size_t)snprintf(buf + used, n - used, "%s%" PRId64, d ? "," : "", shape[d]);
-  if (used < n)
-    snprintf(buf + used, n - used, "]");
-  return buf;
-}
-
 void xy_safetensors_close(xy_safetensors *st)
 {
   if (!st)
@@ -105,7 +95,7 @@ static int parse_shape(const json_t *shape, st_entry *e, const char *path, xy_er
   char shp[256];
   if (!xy_product_i64(e->shape, e->rank, &count) || (uint64_t)count > SIZE_MAX)
     return xy_fail(err, XY_E_LIMIT, "%s: tensor '%s': shape %s is too large", path, e->name,
-                   shape_str(e->shape, e->rank, shp, sizeof shp));
+                   xy_shape_string(e->shape, e->rank, shp, sizeof shp));
   e->count = (size_t)count;
   return XY_OK;
 }
@@ -132,12 +122,12 @@ static int parse_offsets(const json_t *offs, st_entry *e, size_t data_len, const
   char shp[256];
   if (!xy_mul_size(e->count, dtype_size(e->dtype), &need))
     return xy_fail(err, XY_E_LIMIT, "%s: tensor '%s': shape %s is too large", path, e->name,
-                   shape_str(e->shape, e->rank, shp, sizeof shp));
+                   xy_shape_string(e->shape, e->rank, shp, sizeof shp));
   if (e->end - e->begin != need)
     return xy_fail(err, XY_E_PARSE,
                    "%s: tensor '%s': data_offsets [%zu, %zu] hold %zu bytes, shape %s of %s "
                    "needs %zu", path, e->name, e->begin, e->end, e->end - e->begin,
-                   shape_str(e->shape, e->rank, shp, sizeof shp), e->dtype_name, need);
+                   xy_shape_string(e->shape, e->rank, shp, sizeof shp), e->dtype_name, need);
   return XY_OK;
 }
 

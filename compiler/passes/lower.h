@@ -37,6 +37,19 @@ const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what);
 int lower_in(lower_ctx *lc, const ir_op *op, int slot);
 int lower_out(lower_ctx *lc, const ir_op *op, int slot);
 
+/* Vector widths of a scan: VL along the value dimension (contiguous only when JV = JT =
+ * JO = 1, and dividing DV), VD along the key dimension for q.k (JQ = JK = 1). */
+void plstm_lanes(const plstm_dims *d, const ir_schedule *s, int *VL, int *VD);
+
+/* qk[aq][bk] = sum_d q[qrow][d][aq] k[krow][d][bk] on VD-lane vectors (qrow, krow are
+ * variables); returns the private array. */
+int emit_qk(kir_builder *b, const plstm_dims *d, int q, int k, int qrow, int krow, int VD);
+
+/* The direct term into h: h[o] = sum D[row][o,aq,bk,cv] qk[aq,bk] v[row][dv..][cv], on VL
+ * lanes from value column dv (row and dv are variables). */
+void emit_direct(kir_builder *b, const plstm_dims *d, int D, int v, int qk, int h, int row,
+                 int dv, int VL);
+
 /* Local memory the chunkwise form's tree kernels need for a chunk size and vector width. */
 uint64_t chunk_local_bytes(const plstm_dims *d, int64_t chunk, int64_t lanes);
 

@@ -349,23 +349,12 @@ static void emit_pair_weights(kir_builder *b, const chunk_plan *p, const tree_ar
   {
     int qrow = kb_let(b, "qrow", KT_INT, row_of(b, p, ta, V(a)));
     int krow = kb_let(b, "krow", KT_INT, row_of(b, p, ta, V(src)));
-    int qk = kb_private(b, "qk", KT_FLOAT, d->JQ * d->JK);
-    kir_expr *aq = jfor(b, "aq", d->JQ);
-    kir_expr *bk = jfor(b, "bk", d->JK);
-    int dot = kb_let(b, "dot", KT_FLOAT, kx_splat(b, F(0), p->VD));
-    int dk = kb_for(b, "dk", I(0), I(d->DK / p->VD));
-    kir_expr *qi = ADD(MAD(MAD(V(qrow), d->DK, MUL(V(dk), I(p->VD))), d->JQ, I(0)), aq);
-    kir_expr *ki = ADD(MAD(MAD(V(krow), d->DK, MUL(V(dk), I(p->VD))), d->JK, I(0)), bk);
-    kb_set(b, dot, ADD(V(dot), MUL(kx_vload(b, ta->q, qi, p->VD), kx_vload(b, ta->k, ki, p->VD))));
-    kb_end(b);
-    kb_store(b, qk, MAD(aq, d->JK, bk), kx_hsum(b, V(dot)));
-    jend(b, d->JK);
-    jend(b, d->JQ);
+    int qk = emit_qk(b, d, ta->q, ta->k, qrow, krow, p->VD);
     kir_expr *o = jfor(b, "o", d->JO);
     kir_expr *cv = jfor(b, "cv", d->JV);
     int w = kb_let(b, "w", KT_FLOAT, F(0));
-    aq = jfor(b, "aq", d->JQ);
-    bk = jfor(b, "bk", d->JK);
+    kir_expr *aq = jfor(b, "aq", d->JQ);
+    kir_expr *bk = jfor(b, "bk", d->JK);
     kir_expr *gi = ADD(MUL(V(x), I(p->szD)), MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv));
     kb_set(b, w, ADD(V(w), MUL(LD(ta->G, gi), LD(qk, MAD(aq, d->JK, bk)))));
     jend(b, d->JK);
@@ -579,12 +568,7 @@ int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op)
   p.w_in_g = d->JQ == 1 && d->JK == 1;
   p.scale = op->qk_scale;
   /* The schedule's vector width and register rows, where the shapes allow them. */
-  bool contiguous = d->JV == 1 && d->JT == 1 && d->JO == 1;
-  p.VL = contiguous && op->sched.lanes > 1 && d->DV % op->sched.lanes == 0 ? (int)op->sched.lanes : 1;
-  p.VD = 1;
-  if (d->JQ == 1 && d->JK == 1)
-    while (p.VD < p.VL && d->DK % (p.VD * 2) == 0)
-      p.VD *= 2;
+  plstm_lanes(d, &op->sched, &p.VL, &p.VD);
   p.RB = op->sched.rows > 1 ? (int)op->sched.rows : 1;
   while (p.RB > 1 && (d->DK % p.RB != 0 || p.P % p.RB != 0))
     p.RB /= 2;

@@ -165,34 +165,13 @@ static void emit_node_item(kir_builder *b, const plstm_dims *d, const dag_params
                            kir_expr *node_expr, kir_expr *dv_expr, double scale, int VL, int VD)
 {
   int64_t N = d->N, E = d->E;
-  int64_t szD = d->JO * d->JQ * d->JK * d->JV, szM = d->JO * d->JQ * d->JT;
+  int64_t szM = d->JO * d->JQ * d->JT;
   int node = kb_let(b, "node", KT_INT, node_expr);
   int dv = kb_let(b, "dv", KT_INT, dv_expr);
   int row = kb_let(b, "row", KT_INT, MAD(V(bi), N, V(node)));
   int h = VL > 1 ? kb_private_vec(b, "h", VL, d->JO) : kb_private(b, "h", KT_FLOAT, d->JO);
-  int qk = kb_private(b, "qk", KT_FLOAT, d->JQ * d->JK);
-  kir_expr *aq = jfor(b, "aq", d->JQ);
-  kir_expr *bk = jfor(b, "bk", d->JK);
-  int dot = kb_let(b, "dot", KT_FLOAT, kx_splat(b, F(0), VD));
-  int dk = kb_for(b, "dk", I(0), I(d->DK / VD));
-  kb_set(b, dot, ADD(V(dot), MUL(kx_vload(b, p->q, ADD(MAD(MAD(V(row), d->DK, MUL(V(dk), I(VD))), d->JQ, I(0)), aq), VD),
-                                 kx_vload(b, p->k, ADD(MAD(MAD(V(row), d->DK, MUL(V(dk), I(VD))), d->JK, I(0)), bk), VD))));
-  kb_end(b);
-  kb_store(b, qk, MAD(aq, d->JK, bk), kx_hsum(b, V(dot)));
-  jend(b, d->JK);
-  jend(b, d->JQ);
-  kir_expr *o = jfor(b, "o", d->JO);
-  kb_store(b, h, o, kx_splat(b, F(0), VL));
-  aq = jfor(b, "aq", d->JQ);
-  bk = jfor(b, "bk", d->JK);
-  kir_expr *cv = jfor(b, "cv", d->JV);
-  kir_expr *coef = MUL(LD(p->D, MAD(V(row), szD, MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv))),
-                       LD(qk, MAD(aq, d->JK, bk)));
-  kb_store(b, h, o, ADD(LD(h, o), MUL(coef, kx_vload(b, p->v, ADD(MAD(MAD(V(row), d->DV, V(dv)), d->JV, I(0)), cv), VL))));
-  jend(b, d->JV);
-  jend(b, d->JK);
-  jend(b, d->JQ);
-  jend(b, d->JO);
+  int qk = emit_qk(b, d, p->q, p->k, row, row, VD);
+  emit_direct(b, d, p->D, p->v, qk, h, row, dv, VL);
   int j = kb_for(b, "j", LD(p->in_start, V(node)), LD(p->in_start, ADD(V(node), I(1))));
   int e = kb_let(b, "e", KT_INT, LD(p->in_edges, V(j)));
   int erow = kb_let(b, "erow", KT_INT, MAD(V(bi), E, V(e)));
@@ -200,9 +179,9 @@ static void emit_node_item(kir_builder *b, const plstm_dims *d, const dag_params
   kir_expr *t = jfor(b, "t", d->JT);
   int cval = kb_let(b, "cval", KT_FLOAT,
                     kx_vload(b, p->Cst, ADD(MAD(MAD(MAD(V(erow), d->DK, V(dk2)), d->DV, V(dv)), d->JT, I(0)), t), VL));
-  aq = jfor(b, "aq", d->JQ);
+  kir_expr *aq = jfor(b, "aq", d->JQ);
   int qv = kb_let(b, "qv", KT_FLOAT, LD(p->q, ADD(MAD(MAD(V(row), d->DK, V(dk2)), d->JQ, I(0)), aq)));
-  o = jfor(b, "o", d->JO);
+  kir_expr *o = jfor(b, "o", d->JO);
   kb_store(b, h, o, ADD(LD(h, o), MUL(MUL(V(qv), LD(p->M, MAD(V(erow), szM, MAD(MAD(o, d->JQ, aq), d->JT, t)))),
                                       V(cval))));
   jend(b, d->JO);
@@ -374,12 +353,8 @@ int lower_plstm_dag(lower_ctx *lc, const ir_op *op)
   kir_builder bb, *b = &bb;
   kb_init(b, lc->k);
   int wg = (int)op->sched.wg;
-  bool contiguous = d->JV == 1 && d->JT == 1 && d->JO == 1;
-  int VL = contiguous && op->sched.lanes > 1 && d->DV % op->sched.lanes == 0 ? (int)op->sched.lanes : 1;
-  int VD = 1;
-  if (d->JQ == 1 && d->JK == 1)
-    while (VD < VL && d->DK % (VD * 2) == 0)
-      VD *= 2;
+  int VL, VD;
+  plstm_lanes(d, &op->sched, &VL, &VD);
   int64_t NB = d->DV / VL;
   dag_params p;
   double items_flops = 2.0 * (double)d->B *

@@ -24,12 +24,8 @@ int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op)
   int64_t szH = d->DV * d->JO;
   int bC0 = lower_in(lc, op, 7), bCf = lower_out(lc, op, 1);
   int wg = (int)op->sched.wg;
-  bool contiguous = d->JV == 1 && d->JT == 1 && d->JO == 1;
-  int VL = contiguous && op->sched.lanes > 1 && d->DV % op->sched.lanes == 0 ? (int)op->sched.lanes : 1;
-  int VD = 1;
-  if (d->JQ == 1 && d->JK == 1)
-    while (VD < VL && d->DK % (VD * 2) == 0)
-      VD *= 2;
+  int VL, VD;
+  plstm_lanes(d, &op->sched, &VL, &VD);
   int64_t columns = d->DV / VL;
 
   kir_builder bb, *b = &bb;
@@ -57,7 +53,6 @@ int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op)
   int C = VL > 1 ? kb_private_vec(b, "C", VL, d->DK * d->JT) : kb_private(b, "C", KT_FLOAT, d->DK * d->JT);
   int Cn = VL > 1 ? kb_private_vec(b, "Cn", VL, d->JT) : kb_private(b, "Cn", KT_FLOAT, d->JT);
   int h = VL > 1 ? kb_private_vec(b, "h", VL, d->JO) : kb_private(b, "h", KT_FLOAT, d->JO);
-  int qk = kb_private(b, "qk", KT_FLOAT, d->JQ * d->JK);
   int dk = kb_for(b, "dk", I(0), I(d->DK));
   kir_expr *i = jfor(b, "i", d->JT);
   kir_expr *cidx = ADD(MAD(MAD(MAD(V(bi), d->DK, V(dk)), d->DV, V(dv)), d->JT, I(0)), i);
@@ -68,34 +63,14 @@ int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op)
   int t = kb_for(b, "t", I(0), I(L));
   int row = kb_let(b, "row", KT_INT, MAD(V(bi), L, V(t)));
   kb_comment(b, "direct term: D_t (q_t . k_t) v_t");
-  kir_expr *aq = jfor(b, "aq", d->JQ);
-  kir_expr *bk = jfor(b, "bk", d->JK);
-  int dot = kb_let(b, "dot", KT_FLOAT, kx_splat(b, F(0), VD));
-  int dk2 = kb_for(b, "dk", I(0), I(d->DK / VD));
-  kb_set(b, dot, ADD(V(dot), MUL(kx_vload(b, q, ADD(MAD(MAD(V(row), d->DK, MUL(V(dk2), I(VD))), d->JQ, I(0)), aq), VD),
-                                 kx_vload(b, k, ADD(MAD(MAD(V(row), d->DK, MUL(V(dk2), I(VD))), d->JK, I(0)), bk), VD))));
-  kb_end(b);
-  kb_store(b, qk, MAD(aq, d->JK, bk), kx_hsum(b, V(dot)));
-  jend(b, d->JK);
-  jend(b, d->JQ);
-  kir_expr *o = jfor(b, "o", d->JO);
-  kb_store(b, h, o, kx_splat(b, F(0), VL));
-  aq = jfor(b, "aq", d->JQ);
-  bk = jfor(b, "bk", d->JK);
-  kir_expr *cv = jfor(b, "cv", d->JV);
-  kir_expr *coef = MUL(LD(D, MAD(V(row), szD, MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv))),
-                       LD(qk, MAD(aq, d->JK, bk)));
-  kb_store(b, h, o, ADD(LD(h, o), MUL(coef, kx_vload(b, v, ADD(MAD(MAD(V(row), d->DV, V(dv)), d->JV, I(0)), cv), VL))));
-  jend(b, d->JV);
-  jend(b, d->JK);
-  jend(b, d->JQ);
-  jend(b, d->JO);
+  int qk = emit_qk(b, d, q, k, row, row, VD);
+  emit_direct(b, d, D, v, qk, h, row, dv, VL);
   kb_comment(b, "read the state through the mark: sum q M C");
   int dk3 = kb_for(b, "dk", I(0), I(d->DK));
   kir_expr *tt = jfor(b, "tt", d->JT);
-  aq = jfor(b, "aq", d->JQ);
+  kir_expr *aq = jfor(b, "aq", d->JQ);
   int qv = kb_let(b, "qv", KT_FLOAT, LD(q, ADD(MAD(MAD(V(row), d->DK, V(dk3)), d->JQ, I(0)), aq)));
-  o = jfor(b, "o", d->JO);
+  kir_expr *o = jfor(b, "o", d->JO);
   kb_store(b, h, o, ADD(LD(h, o), MUL(MUL(V(qv), LD(M, MAD(V(row), szM, MAD(MAD(o, d->JQ, aq), d->JT, tt)))),
                                       LD(C, MAD(V(dk3), d->JT, tt)))));
   jend(b, d->JO);
@@ -113,8 +88,8 @@ int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op)
   kir_expr *j = jfor(b, "j", d->JT);
   kb_set(b, cn, ADD(V(cn), MUL(LD(T, MAD(V(row), szT, MAD(i, d->JT, j))), LD(C, MAD(V(dk4), d->JT, j)))));
   jend(b, d->JT);
-  bk = jfor(b, "bk", d->JK);
-  cv = jfor(b, "cv", d->JV);
+  kir_expr *bk = jfor(b, "bk", d->JK);
+  kir_expr *cv = jfor(b, "cv", d->JV);
   kir_expr *sk = MUL(LD(S, MAD(V(row), szS, MAD(MAD(i, d->JK, bk), d->JV, cv))),
                      LD(k, ADD(MAD(MAD(V(row), d->DK, V(dk4)), d->JK, I(0)), bk)));
   kb_set(b, cn, ADD(V(cn), MUL(sk, kx_vload(b, v, ADD(MAD(MAD(V(row), d->DV, V(dv)), d->JV, I(0)), cv), VL))));

@@ -46,17 +46,7 @@ int emit_c_package(const pkg_info *pkg, const kir_module *k, const xrt_plan_desc
                    "#define _POSIX_C_SOURCE 200809L\n#include <stdlib.h>\n#include <time.h>\n\n"
                    "#include \"%s.h\"\n\n", n, xy_version(), n);
   xy_buf_puts(c, kernels_c);
-  for (uint32_t i = 0; i < desc->n_buffers; i++) {
-    const xrt_buffer_desc *b = &desc->buffers[i];
-    if (b->role != XRT_BUF_CONST)
-      continue;
-    const int32_t *v = b->data;
-    uint64_t count = b->bytes / 4;
-    xy_buf_printf(c, "\nstatic const int %s_const%u[%llu] = {", n, i, (unsigned long long)count);
-    for (uint64_t j = 0; j < count; j++)
-      xy_buf_printf(c, "%s%d", j % 16 ? ", " : (j ? ",\n  " : "\n  "), (int)v[j]);
-    xy_buf_puts(c, "\n};\n");
-  }
+  pkg_const_tables(pkg, desc, c);
   xy_buf_printf(c, "\nstatic double %s_now_ms(void)\n{\n"
                    "  struct timespec ts;\n  clock_gettime(CLOCK_MONOTONIC, &ts);\n"
                    "  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;\n}\n\n", n);

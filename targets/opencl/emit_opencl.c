@@ -38,19 +38,9 @@ int emit_opencl_package(const pkg_info *pkg, const xrt_plan_desc *desc, xy_buf *
                 xy_version(), n);
   xy_buf_printf(c, "static const char %s_source[] =\n  ", n);
   c_string_literal(desc->source, c);
-  xy_buf_puts(c, ";\n\n");
-  for (uint32_t i = 0; i < desc->n_buffers; i++) {
-    const xrt_buffer_desc *b = &desc->buffers[i];
-    if (b->role != XRT_BUF_CONST)
-      continue;
-    const int32_t *v = b->data;
-    uint64_t count = b->bytes / 4;
-    xy_buf_printf(c, "static const int %s_const%u[%llu] = {", n, i, (unsigned long long)count);
-    for (uint64_t j = 0; j < count; j++)
-      xy_buf_printf(c, "%s%d", j % 16 ? ", " : (j ? ",\n  " : "\n  "), (int)v[j]);
-    xy_buf_puts(c, "\n};\n\n");
-  }
-  xy_buf_printf(c, "static const xrt_buffer_desc %s_buffers[%u] = {\n", n, desc->n_buffers);
+  xy_buf_puts(c, ";\n");
+  pkg_const_tables(pkg, desc, c);
+  xy_buf_printf(c, "\nstatic const xrt_buffer_desc %s_buffers[%u] = {\n", n, desc->n_buffers);
   for (uint32_t i = 0; i < desc->n_buffers; i++) {
     const xrt_buffer_desc *b = &desc->buffers[i];
     xy_buf_printf(c, "  {\"%s\", %lluu, %s, %d, ", b->name, (unsigned long long)b->bytes,

@@ -303,13 +303,6 @@ static void batches_of_graphs(void **state)
   free(spec);
 }
 
-static int teardown(void **state)
-{
-  (void)state;
-  harness_teardown();
-  return 0;
-}
-
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -320,5 +313,5 @@ int main(void)
     cmocka_unit_test(random_dags),
     cmocka_unit_test(batches_of_graphs),
   };
-  return cmocka_run_group_tests(tests, NULL, teardown);
+  return cmocka_run_group_tests(tests, NULL, harness_group_teardown);
 }

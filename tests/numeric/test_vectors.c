@@ -302,13 +302,6 @@ static void graph_core(void **state)
   close_case(&v);
 }
 
-static int teardown(void **state)
-{
-  (void)state;
-  harness_teardown();
-  return 0;
-}
-
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -316,5 +309,5 @@ int main(void)
     cmocka_unit_test(core1d_j4),
     cmocka_unit_test(graph_core),
   };
-  return cmocka_run_group_tests(tests, NULL, teardown);
+  return cmocka_run_group_tests(tests, NULL, harness_group_teardown);
 }

@@ -46,6 +46,13 @@ void harness_teardown(void)
   shared_ctx = NULL;
 }
 
+int harness_group_teardown(void **state)
+{
+  (void)state;
+  harness_teardown();
+  return 0;
+}
+
 static int open_ctx(char *msg, size_t n)
 {
   if (shared_ctx)

@@ -54,4 +54,7 @@ const char *harness_data_dir(void);
 /* Releases the shared OpenCL context. */
 void harness_teardown(void);
 
+/* harness_teardown as a CMocka group teardown. */
+int harness_group_teardown(void **state);
+
 #endif /* XY_HARNESS_H */
