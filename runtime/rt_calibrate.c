@@ -140,7 +140,7 @@ static int median_time(calib *c, cl_kernel k, size_t global, size_t local, doubl
 
 static int measure_copy(calib *c, double *gbs, xrt_error *err) {
   const xrt_device_info *dev = &c->ctx->info;
-  size_t local;
+  size_t local = 1;
   int rc = pick_local(c, c->copy, 256, &local, err);
   if (rc)
     return rc;
@@ -184,7 +184,7 @@ static int measure_copy(calib *c, double *gbs, xrt_error *err) {
 
 static int measure_fma(calib *c, double *gflops, xrt_error *err) {
   const xrt_device_info *dev = &c->ctx->info;
-  size_t local;
+  size_t local = 1;
   int rc = pick_local(c, c->fma, 256, &local, err);
   if (rc)
     return rc;

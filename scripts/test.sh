@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 dir=build-test
 if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+  log=$(mktemp)
+  meson setup "$dir" -Db_sanitize=address,undefined -Db_lundef=false >"$log" 2>&1 ||
+    { cat "$log"; rm -f "$log"; exit 1; }
+  rm -f "$log"
 fi
-ninja -C "$dir"
+ninja -C "$dir" --quiet
 meson test -C "$dir" --print-errorlogs "$@"

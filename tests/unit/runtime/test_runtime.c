@@ -96,8 +96,15 @@ static int count_files(const char *dir, const char *part, char *first, size_t fi
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] == '.' || !strstr(e->d_name, part))
       continue;
-    if (n++ == 0 && first)
-      snprintf(first, first_size, "%s/%s", dir, e->d_name);
+    if (n++ == 0 && first) {
+      /* A name that does not fit is reported as empty rather than cut. */
+      int w = snprintf(first, first_size, "%s/", dir);
+      size_t len = strlen(e->d_name);
+      if (w >= 0 && (size_t)w + len < first_size)
+        memcpy(first + w, e->d_name, len + 1);
+      else
+        first[0] = '\0';
+    }
   }
   closedir(d);
   return n;
