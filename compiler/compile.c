@@ -35,6 +35,7 @@ void xy_device_limits_host(xy_device_limits *dev)
   dev->local_mem_bytes = 256u << 10;
   dev->max_work_group_size = 1024;
   dev->max_alloc_bytes = 1ull << 40;
+  dev->is_cpu = 1;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   dev->compute_units = cpus > 0 ? (unsigned)cpus : 1;
 }

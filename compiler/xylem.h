@@ -180,6 +180,7 @@ typedef struct xy_device_limits {
   uint64_t max_alloc_bytes;
   unsigned compute_units;
   int is_gpu;
+  int is_cpu;              /* both 0: unknown (a package compiled for any device) */
 } xy_device_limits;
 
 void xy_device_limits_default(xy_device_limits *dev);

@@ -42,6 +42,7 @@ int cli_open_device(const cli_opts *o, xrt_context **ctx, xy_device_limits *dev)
   dev->max_alloc_bytes = info->max_alloc_bytes;
   dev->compute_units = info->compute_units;
   dev->is_gpu = info->is_gpu;
+  dev->is_cpu = info->is_cpu;
   return EXIT_OK;
 }
 

@@ -30,7 +30,7 @@ void jend(kir_builder *b, int64_t n)
 
 int lower_wg(const lower_ctx *lc, int64_t n)
 {
-  int64_t cap = lc->opt->device.is_gpu ? 256 : 64;
+  int64_t cap = lc->opt->device.is_cpu ? 64 : 256;
   if ((int64_t)lc->opt->device.max_work_group_size < cap)
     cap = (int64_t)lc->opt->device.max_work_group_size;
   int64_t wg = pow2_ceil(n < 1 ? 1 : n);

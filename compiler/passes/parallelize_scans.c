@@ -9,12 +9,13 @@
 
 /* Vector width along the value dimension: wide on CPUs, where explicit vectors are what
  * makes the code fast (PoCL: 3 GFLOP/s scalar, 100 with float16); float4 on GPUs, for
- * coalesced 16-byte loads. It must divide DV; the J = 1 layouts are contiguous. */
+ * coalesced 16-byte loads, and on devices nobody named. It must divide DV; the J = 1
+ * layouts are contiguous. */
 static int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
 {
   if (d->JV != 1 || d->JT != 1 || d->JO != 1)
     return 1;
-  int64_t lanes = opt->lanes > 0 ? opt->lanes : opt->device.is_gpu ? 4 : 16;
+  int64_t lanes = opt->lanes > 0 ? opt->lanes : opt->device.is_cpu ? 16 : 4;
   while (lanes > 1 && d->DV % lanes != 0)
     lanes /= 2;
   return lanes;
@@ -22,14 +23,14 @@ static int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
 
 static int64_t pick_rows(const xy_compile_options *opt)
 {
-  return opt->rows > 0 ? opt->rows : opt->device.is_gpu ? 2 : 4;
+  return opt->rows > 0 ? opt->rows : opt->device.is_cpu ? 4 : 2;
 }
 
 static int64_t cap_wg(const xy_compile_options *opt, int64_t n)
 {
   if (opt->wg > 0 && (uint64_t)opt->wg <= opt->device.max_work_group_size)
     return opt->wg;
-  int64_t cap = opt->device.is_gpu ? 256 : 64;
+  int64_t cap = opt->device.is_cpu ? 64 : 256;
   if ((int64_t)opt->device.max_work_group_size < cap)
     cap = (int64_t)opt->device.max_work_group_size;
   int64_t wg = pow2_ceil(n < 1 ? 1 : n);
@@ -64,9 +65,9 @@ static int schedule_sequence(const pass_state *ps, ir_op *op, const plstm_dims *
   /* A CPU with enough independent value columns to keep its cores busy runs the recurrence
    * faster than the chunkwise form: the same arithmetic with less traffic (PoCL, 2 cores,
    * L=4096, B=32, DK=DV=64: 59 ms recurrent, 98 ms chunkwise). GPUs need the chunks'
-   * parallelism. */
+   * parallelism, and so does a package compiled for a device nobody named. */
   int64_t columns = d->B * (d->DV / s->lanes);
-  bool cpu_recurrent = !opt->device.is_gpu && columns >= 2 * (int64_t)opt->device.compute_units;
+  bool cpu_recurrent = opt->device.is_cpu && columns >= 2 * (int64_t)opt->device.compute_units;
   if (forced != IR_FORM_AUTO)
     s->form = forced;
   else if (opt->chunk > 0) /* asking for a chunk size is asking for chunks */
@@ -90,7 +91,7 @@ static int schedule_sequence(const pass_state *ps, ir_op *op, const plstm_dims *
   /* On a CPU a few work-items suffice: each carries wide vectors and register rows, and
    * fewer items mean less state to keep across barriers. */
   int64_t P = pow2_ceil(s->chunk < d->N ? s->chunk : d->N);
-  s->wg = opt->device.is_gpu ? cap_wg(opt, P * d->DV / s->lanes / s->rows) : cap_wg(opt, 4);
+  s->wg = opt->device.is_cpu ? cap_wg(opt, 4) : cap_wg(opt, P * d->DV / s->lanes / s->rows);
   return XY_OK;
 }
 

@@ -100,6 +100,7 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
     co.device.max_work_group_size = d->max_work_group_size;
     co.device.compute_units = d->compute_units;
     co.device.is_gpu = d->is_gpu;
+    co.device.is_cpu = d->is_cpu;
   }
   xy_error err;
   int rc = xy_compile(model, &co, prog, &err);
