@@ -151,9 +151,12 @@ static int bench_form(const cli_opts *o, const xy_model *model, const char *form
           snprintf(name, sizeof name, "%s (x%u)", plan->steps[s].kernel, e - s);
         else
           snprintf(name, sizeof name, "%s", plan->steps[s].kernel);
-        printf("  %-4u %-28s %11.4f %10.2f %5.1f%% %10.2f %5.1f%%\n", s, name, t, gf,
-               cal && cal->fma_gflops > 0 ? 100 * gf / cal->fma_gflops : NAN, gb,
-               cal && cal->copy_gbs > 0 ? 100 * gb / cal->copy_gbs : NAN);
+        char pf[16] = "     -", pc[16] = "     -"; /* no peaks without calibration */
+        if (cal && cal->fma_gflops > 0)
+          snprintf(pf, sizeof pf, "%5.1f%%", 100 * gf / cal->fma_gflops);
+        if (cal && cal->copy_gbs > 0)
+          snprintf(pc, sizeof pc, "%5.1f%%", 100 * gb / cal->copy_gbs);
+        printf("  %-4u %-28s %11.4f %10.2f %s %10.2f %s\n", s, name, t, gf, pf, gb, pc);
         s = e;
       }
     }
