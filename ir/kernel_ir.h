@@ -124,7 +124,7 @@ typedef enum kir_buf_role { KIR_BUF_INPUT, KIR_BUF_OUTPUT, KIR_BUF_TEMP, KIR_BUF
 typedef struct kir_buffer {
   const char *name;
   kir_type elem;       /* KT_FLOAT or KT_INT */
-  int64_t count;
+  int64_t count;       /* 0 for an empty tensor, which no kernel reads */
   kir_buf_role role;
   int io_index;        /* inputs / outputs: position in the model's list */
   const void *init;    /* KIR_BUF_CONST: count elements (float or int32_t), owned */

@@ -327,7 +327,7 @@ static int check_plan(const kir_module *m, xy_error *err)
 {
   for (int i = 0; i < m->n_buffers; i++) {
     const kir_buffer *b = &m->buffers[i];
-    if (b->count < 1 || b->count > KIR_MAX_ELEMENTS)
+    if (b->count < 0 || b->count > KIR_MAX_ELEMENTS)
       return xy_fail(err, XY_E_LIMIT,
                      "buffer %s has %lld elements; 32-bit indexing allows at most %d", b->name,
                      (long long)b->count, KIR_MAX_ELEMENTS);
@@ -368,7 +368,8 @@ static int check_plan(const kir_module *m, xy_error *err)
                        k->name, a);
       const kir_buffer *b = &m->buffers[bi];
       const kir_array *arr = &k->arrays[p->id];
-      if (b->elem != arr->elem || b->count < arr->count)
+      /* An empty buffer (a tensor of size 0) binds to any parameter: no loop reaches it. */
+      if (b->elem != arr->elem || (b->count != 0 && b->count < arr->count))
         return xy_fail(err, XY_E_INTERNAL,
                        "launch %d of %s: buffer %s does not fit parameter %s", i, k->name,
                        b->name, arr->name);

@@ -76,10 +76,8 @@ static int assign_buffers(lower_ctx *lc)
     lc->tensor_buffer[t] = -1;
   for (int i = 0; i < m->n_tensors; i++) {
     const ir_tensor *t = &m->tensors[i];
-    int64_t n = ir_shape_count(&t->shape);
-    if (n == 0)
-      n = 1; /* an empty tensor still binds a (never read) buffer */
-    if (n < 1 || n > KIR_MAX_ELEMENTS)
+    int64_t n = ir_shape_count(&t->shape); /* 0 for an empty tensor: bound, never read */
+    if (n < 0 || n > KIR_MAX_ELEMENTS)
       return xy_fail(lc->err, XY_E_LIMIT,
                      "tensor %s has %lld elements; 32-bit indexing allows at most %d", t->name,
                      (long long)n, KIR_MAX_ELEMENTS);
