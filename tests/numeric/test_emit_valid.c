@@ -119,11 +119,35 @@ static void dags(void **state)
   print_message("  %d packages validated by libclang\n", checked);
 }
 
+/* The samples themselves, with the portable schedule, a CPU's (16 lanes, 4 rows) and a
+ * scalar one. */
+static void samples(void **state)
+{
+  (void)state;
+  const char *dir = getenv("XYLEM_SAMPLES");
+  assert_non_null(dir);
+  static const int knobs[][2] = {{0, 0}, {16, 4}, {1, 1}};
+  static const char *const names[] = {"scan1d.json", "scan_dag.json"};
+  for (int i = 0; i < 2; i++) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    for (int t = 0; t < 2; t++)
+      for (int k = 0; k < 3; k++)
+        for (int f = 0; f < 2; f++) {
+          harness_case c = {.spec = path, .target = t ? XY_TARGET_C : XY_TARGET_OPENCL,
+                            .lanes = knobs[k][0], .rows = knobs[k][1],
+                            .form = f ? "recurrent" : NULL};
+          validate(&c, names[i]);
+        }
+  }
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(sequences),
     cmocka_unit_test(dags),
+    cmocka_unit_test(samples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
