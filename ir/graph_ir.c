@@ -98,6 +98,8 @@ static const char *const form_names[IR_FORM_COUNT] = {
   [IR_FORM_CHUNKWISE] = "chunkwise",
   [IR_FORM_LEVELS] = "levels",
   [IR_FORM_GRAPH] = "graph",
+  [IR_FORM_TILED] = "tiled",
+  [IR_FORM_SINGLE] = "single",
 };
 
 const char *ir_form_name(ir_form f)

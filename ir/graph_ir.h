@@ -115,6 +115,8 @@ typedef enum ir_form {
   IR_FORM_CHUNKWISE,  /* 1D: in-chunk tree build, sequential pass over chunks */
   IR_FORM_LEVELS,     /* DAG: one launch per level over all graphs */
   IR_FORM_GRAPH,      /* DAG: one work-group per graph walks its levels */
+  IR_FORM_TILED,      /* 2D: tiles of chunk x chunk cells, border states along tile diagonals */
+  IR_FORM_SINGLE,     /* 2D: the whole grid one tile, applied like attention */
   IR_FORM_COUNT
 } ir_form;
 
@@ -123,11 +125,67 @@ ir_form ir_form_from_name(const char *name); /* IR_FORM_COUNT when unknown */
 
 typedef struct ir_schedule {
   ir_form form;
-  int64_t chunk;     /* chunkwise: positions per chunk */
+  int64_t chunk;     /* chunkwise: positions per chunk; tiled: the tile side */
   int64_t wg;        /* work-items per group */
   int64_t lanes;     /* vector width along the value dimension (1: scalar) */
   int64_t rows;      /* rows each work-item keeps in registers (register blocking) */
 } ir_schedule;
+
+/* Attributes of the ordinary ops (ops.def says what each means). */
+typedef enum ir_weight_order { IR_W_GFSC, IR_W_GSFC } ir_weight_order;
+
+typedef struct ir_linear_attrs {
+  int64_t groups, subheads, features;
+  ir_weight_order order;
+  double scale;
+} ir_linear_attrs;
+
+typedef enum ir_act_kind {
+  IR_ACT_IDENTITY,
+  IR_ACT_SIGMOID,      /* 1 / (1 + exp(-x)) */
+  IR_ACT_SIGMOID_POW,  /* sigmoid(x)^p = exp(p logsigmoid(x)): the reference's "logsigmoid" */
+  IR_ACT_TANH_GAIN,    /* tanh(p x): the reference's "tanh" eigenvalues (p = 5) */
+  IR_ACT_TANH_SCALED,  /* p tanh(x / p): the reference's "tanh" gate activation */
+  IR_ACT_EXPEXP,       /* exp(-p exp(-x)) */
+  IR_ACT_ONE_MINUS,    /* 1 - x */
+  IR_ACT_COUNT
+} ir_act_kind;
+
+typedef struct ir_act_attrs {
+  ir_act_kind kind;
+  double p;
+} ir_act_attrs;
+
+typedef enum ir_binary_kind { IR_BIN_ADD, IR_BIN_SUB, IR_BIN_MUL, IR_BIN_COUNT } ir_binary_kind;
+
+typedef struct ir_norm_attrs {
+  int64_t heads;
+  double eps;
+} ir_norm_attrs;
+
+typedef struct ir_conv_attrs {
+  int64_t kernel;       /* K; the spatial rank comes from the shapes */
+} ir_conv_attrs;
+
+typedef struct ir_transpose_attrs {
+  ir_shape view;
+  int perm[IR_MAX_RANK];
+} ir_transpose_attrs;
+
+typedef struct ir_trans_exp_attrs {
+  double factor;
+  int64_t order;        /* terms of the series: 16 in the reference */
+} ir_trans_exp_attrs;
+
+typedef union ir_op_attrs {
+  ir_linear_attrs linear;
+  ir_act_attrs act;
+  ir_binary_kind binary;
+  ir_norm_attrs norm;
+  ir_conv_attrs conv;
+  ir_transpose_attrs transpose;
+  ir_trans_exp_attrs trans_exp;
+} ir_op_attrs;
 
 typedef struct ir_op {
   ir_opcode code;
@@ -135,7 +193,8 @@ typedef struct ir_op {
   int in[IR_MAX_SLOTS];       /* tensor ids, -1 when an optional slot is empty */
   int out[IR_MAX_SLOTS];
   int graph;                  /* scans: index into module graphs */
-  double qk_scale;            /* plstm_scan */
+  double qk_scale;            /* pLSTM scans */
+  ir_op_attrs attr;           /* ordinary ops */
   ir_schedule sched;          /* set by parallelize_scans */
   ir_srcpos pos;
 } ir_op;
@@ -208,5 +267,46 @@ int plstm_scan_dims(const ir_module *m, const ir_op *op, plstm_dims *d, xy_error
 
 /* Fills in the shapes of op's outputs from its inputs (front end calls it for each layer). */
 int ir_infer_shapes(ir_module *m, ir_op *op, xy_error *err);
+
+/* ------------------------------------------------------------------ per-op rules */
+
+/* What each op contributes to the IR's common machinery, one row per op (op_rules.c).
+ * shapes checks the inputs and attributes and computes every output's shape (outs has
+ * IR_MAX_SLOTS entries; empty output slots are left alone); interp is the float64 meaning;
+ * print_attrs appends " key=value" text for dumps (may be NULL). */
+typedef struct ir_op_rules {
+  int (*shapes)(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+  int (*interp)(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+  void (*print_attrs)(const ir_op *op, xy_buf *out);
+} ir_op_rules;
+
+const ir_op_rules *ir_rules_of(ir_opcode code);
+
+/* Shape rules, interpreters and attribute printers of the ops (one file per family). */
+int plstm_scan_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int plstm_scan2d_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int plstm_scan2d_fused_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int linear_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int activation_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int binary_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int rmsnorm_heads_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int conv_causal_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int transpose_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int transition_exp_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+
+void print_qk_scale(const ir_op *op, xy_buf *out);
+void layer_op_print_attrs(const ir_op *op, xy_buf *out);
+
+/* 2D scan shapes, shared by the verifier, the interpreter and the lowering. */
+typedef struct plstm2d_dims {
+  int64_t B, X, Y;
+  int64_t DK, DV, JQ, JK, JV, JT, JO;
+  bool has_dl, has_ru;          /* the optional turn transitions are present */
+  bool has_left, has_top;       /* initial border states */
+  bool has_right, has_bottom;   /* final border states */
+  bool fused;                   /* four orientations, gates with an orientation axis */
+} plstm2d_dims;
+
+int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_error *err);
 
 #endif /* XY_GRAPH_IR_H */

@@ -7,12 +7,6 @@
 
 #include "scan_topology.h"
 
-typedef int (*interp_fn)(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
-
-static const interp_fn interp_table[IR_OP_COUNT] = {
-  [IR_OP_PLSTM_SCAN] = interp_plstm_scan,
-};
-
 int ir_interpret(const ir_module *m, double **vals, xy_error *err)
 {
   int rc = ir_verify(m, err);
@@ -32,9 +26,10 @@ int ir_interpret(const ir_module *m, double **vals, xy_error *err)
         return xy_fail(err, XY_E_NOMEM, "interpreter: out of memory for %s",
                        m->tensors[t].name);
     }
-    if (!interp_table[op->code])
+    const ir_op_rules *rules = ir_rules_of(op->code);
+    if (!rules->interp)
       return xy_fail(err, XY_E_INTERNAL, "interpreter: no rule for %s", info->name);
-    rc = interp_table[op->code](m, op, vals, err);
+    rc = rules->interp(m, op, vals, err);
     if (rc)
       return rc;
   }

@@ -13,7 +13,16 @@
 int ir_interpret(const ir_module *m, double **vals, xy_error *err);
 void ir_interp_release(const ir_module *m, double **vals);
 
-/* One plstm_scan, exposed for tests that drive it directly. */
+/* The interpreters of the ops (one file per family), listed in op_rules.c. */
 int interp_plstm_scan(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_plstm_scan2d(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_plstm_scan2d_fused(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_linear(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_activation(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_binary(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_rmsnorm_heads(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_conv_causal(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_transpose(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_transition_exp(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
 
 #endif /* XY_INTERP_H */

@@ -105,11 +105,12 @@ void ir_print(const ir_module *m, xy_buf *out)
       print_tensor_ref(m, op->in[s], out);
     }
     xy_buf_puts(out, ")");
-    if (op->code == IR_OP_PLSTM_SCAN)
-      xy_buf_printf(out, " qk_scale=%.9g", op->qk_scale);
+    const ir_op_rules *rules = ir_rules_of(op->code);
+    if (rules->print_attrs)
+      rules->print_attrs(op, out);
     if (op->sched.form != IR_FORM_AUTO) {
       xy_buf_printf(out, " form=%s", ir_form_name(op->sched.form));
-      if (op->sched.form == IR_FORM_CHUNKWISE)
+      if (op->sched.form == IR_FORM_CHUNKWISE || op->sched.form == IR_FORM_TILED)
         xy_buf_printf(out, " chunk=%lld", (long long)op->sched.chunk);
       if (op->sched.wg)
         xy_buf_printf(out, " wg=%lld", (long long)op->sched.wg);

@@ -58,13 +58,14 @@ static int verify_schedule(const ir_module *m, const ir_op *op, xy_error *err)
   ir_graph_kind kind = m->graphs[op->graph].kind;
   bool ok = s->form == IR_FORM_RECURRENT ||
             (s->form == IR_FORM_CHUNKWISE && kind == IR_GRAPH_SEQUENCE) ||
-            ((s->form == IR_FORM_LEVELS || s->form == IR_FORM_GRAPH) && kind == IR_GRAPH_DAG);
+            ((s->form == IR_FORM_LEVELS || s->form == IR_FORM_GRAPH) && kind == IR_GRAPH_DAG) ||
+            ((s->form == IR_FORM_TILED || s->form == IR_FORM_SINGLE) && kind == IR_GRAPH_GRID2D);
   if (!ok)
     return xy_fail(err, XY_E_INTERNAL, "op '%s': form %s does not apply to this graph",
                    op->name, ir_form_name(s->form));
-  if (s->form == IR_FORM_CHUNKWISE && s->chunk < 1)
-    return xy_fail(err, XY_E_INTERNAL, "op '%s': chunkwise form without a chunk size",
-                   op->name);
+  if ((s->form == IR_FORM_CHUNKWISE || s->form == IR_FORM_TILED) && s->chunk < 1)
+    return xy_fail(err, XY_E_INTERNAL, "op '%s': %s form without a chunk size", op->name,
+                   ir_form_name(s->form));
   if (s->wg < 0)
     return xy_fail(err, XY_E_INTERNAL, "op '%s': negative work-group size", op->name);
   if (s->lanes != 0 && s->lanes != 1 && s->lanes != 2 && s->lanes != 4 && s->lanes != 8 &&
@@ -128,24 +129,16 @@ static int verify_op(const ir_module *m, int oi, xy_error *err)
     if (rc)
       return rc;
   }
-  switch (op->code) {
-  case IR_OP_PLSTM_SCAN: {
-    plstm_dims d;
-    int rc = plstm_scan_dims(m, op, &d, err);
-    if (rc)
-      return rc;
-    int64_t want_out[] = {d.B, d.N, d.DV, d.JO};
-    ir_shape w = ir_shape_make(4, want_out);
-    if (!ir_shape_equal(&m->tensors[op->out[0]].shape, &w))
-      return xy_fail(err, XY_E_INTERNAL, "op '%s': output shape disagrees with inputs",
-                     op->name);
-    if (!(op->qk_scale == op->qk_scale))
-      return xy_fail(err, XY_E_SPEC, "op '%s': qk_scale is not a number", op->name);
-    break;
-  }
-  case IR_OP_COUNT:
-    break;
-  }
+  const ir_op_rules *rules = ir_rules_of(op->code);
+  ir_shape outs[IR_MAX_SLOTS];
+  memset(outs, 0, sizeof outs);
+  int rc = rules->shapes(m, op, outs, err);
+  if (rc)
+    return rc;
+  for (int s = 0; s < info->n_out; s++)
+    if (op->out[s] >= 0 && !ir_shape_equal(&m->tensors[op->out[s]].shape, &outs[s]))
+      return xy_fail(err, XY_E_INTERNAL, "op '%s': output %s has a shape its inputs disagree with",
+                     op->name, info->out_names[s]);
   return XY_OK;
 }
 

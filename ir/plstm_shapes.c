@@ -140,31 +140,46 @@ int plstm_scan_dims(const ir_module *m, const ir_op *op, plstm_dims *d, xy_error
   return XY_OK;
 }
 
-/* ------------------------------------------------------------------ inference */
+/* ------------------------------------------------------------------ rules */
+
+int plstm_scan_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err)
+{
+  plstm_dims d;
+  int rc = plstm_scan_dims(m, op, &d, err);
+  if (rc)
+    return rc;
+  if (!(op->qk_scale == op->qk_scale))
+    return xy_fail(err, XY_E_SPEC, "plstm_scan '%s': qk_scale is not a number", op->name);
+  int64_t out[] = {d.B, d.N, d.DV, d.JO};
+  int64_t c[] = {d.B, d.DK, d.DV, d.JT};
+  outs[0] = ir_shape_make(4, out);
+  outs[1] = ir_shape_make(4, c);
+  return XY_OK;
+}
+
+void print_qk_scale(const ir_op *op, xy_buf *out)
+{
+  xy_buf_printf(out, " qk_scale=%.9g", op->qk_scale);
+}
 
 int ir_infer_shapes(ir_module *m, ir_op *op, xy_error *err)
 {
-  switch (op->code) {
-  case IR_OP_PLSTM_SCAN: {
-    plstm_dims d;
-    int rc = plstm_scan_dims(m, op, &d, err);
-    if (rc)
-      return rc;
-    int64_t out[] = {d.B, d.N, d.DV, d.JO};
-    m->tensors[op->out[O_OUT]].shape = ir_shape_make(4, out);
-    if (d.has_final) {
-      int64_t c[] = {d.B, d.DK, d.DV, d.JT};
-      m->tensors[op->out[O_CFIN]].shape = ir_shape_make(4, c);
-    }
-    for (int i = 0; i < IR_MAX_SLOTS; i++)
-      if (op->out[i] >= 0 && ir_shape_count(&m->tensors[op->out[i]].shape) < 0)
-        return xy_fail(err, XY_E_LIMIT, "%s '%s': output %s has too many elements",
-                       ir_op_info_of(op->code)->name, op->name,
-                       ir_op_info_of(op->code)->out_names[i]);
-    return XY_OK;
+  const ir_op_rules *rules = ir_rules_of(op->code);
+  if (!rules || !rules->shapes)
+    return xy_fail(err, XY_E_INTERNAL, "no shape rule for op %d", (int)op->code);
+  ir_shape outs[IR_MAX_SLOTS];
+  memset(outs, 0, sizeof outs);
+  int rc = rules->shapes(m, op, outs, err);
+  if (rc)
+    return rc;
+  const ir_op_info *info = ir_op_info_of(op->code);
+  for (int i = 0; i < info->n_out; i++) {
+    if (op->out[i] < 0)
+      continue;
+    m->tensors[op->out[i]].shape = outs[i];
+    if (ir_shape_count(&outs[i]) < 0)
+      return xy_fail(err, XY_E_LIMIT, "%s '%s': output %s has too many elements", info->name,
+                     op->name, info->out_names[i]);
   }
-  case IR_OP_COUNT:
-    break;
-  }
-  return xy_fail(err, XY_E_INTERNAL, "no shape rule for op %d", (int)op->code);
+  return XY_OK;
 }

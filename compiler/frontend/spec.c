@@ -476,28 +476,30 @@ static const char *const plstm_attrs[] = {"qk_scale"};
 
 static const char *const *op_attrs(ir_opcode code, size_t *n)
 {
-  switch (code) {
-  case IR_OP_PLSTM_SCAN:
+  if (ir_op_info_of(code)->flags & IR_OPF_SCAN) {
     *n = XY_ARRAY_LEN(plstm_attrs);
     return plstm_attrs;
-  case IR_OP_COUNT:
-    break;
   }
   *n = 0;
   return NULL;
 }
 
+/* Layers name the scan ops directly; the ordinary ops are what layers expand into. */
 static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *code)
 {
   const char *names[IR_OP_COUNT];
+  int n = 0;
   for (int i = 0; i < IR_OP_COUNT; i++) {
-    names[i] = ir_op_info_of((ir_opcode)i)->name;
-    if (strcmp(name, names[i]) == 0) {
+    const ir_op_info *info = ir_op_info_of((ir_opcode)i);
+    if (!(info->flags & IR_OPF_SCAN))
+      continue;
+    names[n++] = info->name;
+    if (strcmp(name, info->name) == 0) {
       *code = (ir_opcode)i;
       return XY_OK;
     }
   }
-  char *list = join_names(names, IR_OP_COUNT);
+  char *list = join_names(names, n);
   int rc = FAIL(c, XY_E_SPEC, path, "unknown op '%.64s'; expected one of: %s", name,
                 list ? list : "?");
   free(list);
@@ -650,10 +652,11 @@ static int finish_layer(spec_ctx *c, const char *lp, int oi, double qk_scale)
     if (op->out[s] >= 0 && (rc = check_count(c, &c->m->tensors[op->out[s]].shape, kp)))
       return rc;
   }
-  if (op->code == IR_OP_PLSTM_SCAN) {
+  if (info->flags & IR_OPF_SCAN) {
     /* The 1D/2D reference scales q.k by DK^-1/2; its graph code does not scale (plstm.md
-     * section 1.2). */
-    double dk = (double)c->m->tensors[op->in[0]].shape.d[2];
+     * section 1.2). DK is q's next-to-last axis. */
+    const ir_shape *qs = &c->m->tensors[op->in[0]].shape;
+    double dk = (double)qs->d[qs->rank - 2];
     op->qk_scale = !isnan(qk_scale) ? qk_scale : c->kind == IR_GRAPH_DAG ? 1.0 : 1.0 / sqrt(dk);
   }
   return XY_OK;
@@ -667,7 +670,7 @@ static int read_layer(spec_ctx *c, const json_t *l, size_t i)
     return FAIL(c, XY_E_SPEC, lp, "a layer is an object {\"op\": ..., ...}, not %s",
                 fe_json_kind(l));
   const char *opname;
-  ir_opcode code;
+  ir_opcode code = IR_OP_COUNT;
   fe_path_key(p, lp, "op");
   int rc = get_string(c, l, lp, "op", true, &opname);
   if (rc || (rc = find_op(c, opname, p, &code)))
@@ -684,7 +687,7 @@ static int read_layer(spec_ctx *c, const json_t *l, size_t i)
   if ((rc = layer_name(c, l, lp, opname, i, name, sizeof name)))
     return rc;
   double qk_scale = NAN;
-  if (code == IR_OP_PLSTM_SCAN && (rc = read_qk_scale(c, l, lp, &qk_scale)))
+  if ((ir_op_info_of(code)->flags & IR_OPF_SCAN) && (rc = read_qk_scale(c, l, lp, &qk_scale)))
     return rc;
   int oi = ir_add_op(c->m, code, name);
   if (oi < 0 || !set_pos(c, &c->m->ops[oi].pos, lp))

@@ -19,6 +19,8 @@ typedef struct lower_ctx {
 int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op);
 int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op);
 int lower_plstm_dag(lower_ctx *lc, const ir_op *op);
+int lower_plstm2d(lower_ctx *lc, const ir_op *op);     /* both 2D scan ops, every form */
+int lower_layer_op(lower_ctx *lc, const ir_op *op);    /* linear, activation, ... */
 
 /* Helpers the lowerings share. */
 

@@ -115,6 +115,21 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
     if (op->sched.form == IR_FORM_CHUNKWISE)
       return lower_plstm_chunkwise(lc, op);
     return lower_plstm_recurrent(lc, op);
+  case IR_OP_PLSTM_SCAN2D:
+  case IR_OP_PLSTM_SCAN2D_FUSED:
+    xy_buf_printf(forms, "%s%s: %s", forms->len ? ", " : "", op->name,
+                  ir_form_name(op->sched.form));
+    if (op->sched.form == IR_FORM_TILED)
+      xy_buf_printf(forms, "(tile=%lld)", (long long)op->sched.chunk);
+    return lower_plstm2d(lc, op);
+  case IR_OP_LINEAR:
+  case IR_OP_ACTIVATION:
+  case IR_OP_BINARY:
+  case IR_OP_RMSNORM_HEADS:
+  case IR_OP_CONV_CAUSAL:
+  case IR_OP_TRANSPOSE:
+  case IR_OP_TRANSITION_EXP:
+    return lower_layer_op(lc, op);
   case IR_OP_COUNT:
     break;
   }

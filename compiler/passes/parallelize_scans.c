@@ -131,13 +131,19 @@ int pass_parallelize_scans(pass_state *ps, xy_error *err)
     forced = ir_form_from_name(ps->opt->form);
     if (forced == IR_FORM_COUNT)
       return xy_fail(err, XY_E_USAGE, "unknown form '%s' (forms: auto, recurrent, chunkwise, "
-                     "levels, graph)", ps->opt->form);
+                     "levels, graph, tiled, single)", ps->opt->form);
   }
   if (ps->opt->chunk < 0)
     return xy_fail(err, XY_E_USAGE, "chunk must be at least 1, not %lld",
                    (long long)ps->opt->chunk);
   for (int i = 0; i < ps->m->n_ops; i++) {
     ir_op *op = &ps->m->ops[i];
+    if (op->code == IR_OP_PLSTM_SCAN2D || op->code == IR_OP_PLSTM_SCAN2D_FUSED) {
+      int rc = schedule_plstm2d(ps, op, forced, err);
+      if (rc)
+        return rc;
+      continue;
+    }
     if (op->code != IR_OP_PLSTM_SCAN)
       continue;
     plstm_dims d;

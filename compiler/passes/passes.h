@@ -21,6 +21,10 @@ int pass_prepare_graphs(pass_state *ps, xy_error *err);
 /* Chooses each scan's form, chunk and work-group size (cost model, or the options). */
 int pass_parallelize_scans(pass_state *ps, xy_error *err);
 
+/* The schedule of one 2D scan (form, tile, lanes, rows, work-group size); forced is the
+ * form the options ask for, or IR_FORM_AUTO. Called by parallelize_scans. */
+int schedule_plstm2d(const pass_state *ps, ir_op *op, ir_form forced, xy_error *err);
+
 /* Graph IR to kernel IR: buffers for tensors, kernels and launches for ops. */
 int pass_lower_kernels(pass_state *ps, xy_error *err);
 

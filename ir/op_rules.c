@@ -1,0 +1,21 @@
+/* op_rules.c: each op's shape rule, interpreter and attribute printer, in op-table order. */
+#include "graph_ir.h"
+#include "interp.h"
+
+static const ir_op_rules rules[IR_OP_COUNT] = {
+  [IR_OP_PLSTM_SCAN] = {plstm_scan_shapes, interp_plstm_scan, print_qk_scale},
+  [IR_OP_PLSTM_SCAN2D] = {plstm_scan2d_shapes, interp_plstm_scan2d, print_qk_scale},
+  [IR_OP_PLSTM_SCAN2D_FUSED] = {plstm_scan2d_fused_shapes, interp_plstm_scan2d_fused, print_qk_scale},
+  [IR_OP_LINEAR] = {linear_shapes, interp_linear, layer_op_print_attrs},
+  [IR_OP_ACTIVATION] = {activation_shapes, interp_activation, layer_op_print_attrs},
+  [IR_OP_BINARY] = {binary_shapes, interp_binary, layer_op_print_attrs},
+  [IR_OP_RMSNORM_HEADS] = {rmsnorm_heads_shapes, interp_rmsnorm_heads, layer_op_print_attrs},
+  [IR_OP_CONV_CAUSAL] = {conv_causal_shapes, interp_conv_causal, layer_op_print_attrs},
+  [IR_OP_TRANSPOSE] = {transpose_shapes, interp_transpose, layer_op_print_attrs},
+  [IR_OP_TRANSITION_EXP] = {transition_exp_shapes, interp_transition_exp, layer_op_print_attrs},
+};
+
+const ir_op_rules *ir_rules_of(ir_opcode code)
+{
+  return (int)code >= 0 && code < IR_OP_COUNT ? &rules[code] : NULL;
+}
