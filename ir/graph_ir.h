@@ -185,6 +185,7 @@ typedef union ir_op_attrs {
   ir_conv_attrs conv;
   ir_transpose_attrs transpose;
   ir_trans_exp_attrs trans_exp;
+  ir_shape reshape;
 } ir_op_attrs;
 
 typedef struct ir_op {
@@ -293,8 +294,10 @@ int rmsnorm_heads_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy
 int conv_causal_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
 int transpose_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
 int transition_exp_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+int reshape_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
 
 void print_qk_scale(const ir_op *op, xy_buf *out);
+void print_reshape(const ir_op *op, xy_buf *out);
 void layer_op_print_attrs(const ir_op *op, xy_buf *out);
 
 /* 2D scan shapes, shared by the verifier, the interpreter and the lowering. */

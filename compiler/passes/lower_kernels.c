@@ -69,6 +69,16 @@ int lower_out(lower_ctx *lc, const ir_op *op, int slot)
   return op->out[slot] >= 0 ? lc->tensor_buffer[op->out[slot]] : -1;
 }
 
+/* A reshape's output shares its input's buffer: same elements, same order. Model outputs
+ * keep buffers of their own (the caller reads them back). */
+static int alias_of(const ir_module *m, int t)
+{
+  const ir_tensor *x = &m->tensors[t];
+  if (x->role != IR_VALUE || x->is_output || m->ops[x->producer].code != IR_OP_RESHAPE)
+    return -1;
+  return m->ops[x->producer].in[0];
+}
+
 static int assign_buffers(lower_ctx *lc)
 {
   const ir_module *m = lc->m;
@@ -76,6 +86,11 @@ static int assign_buffers(lower_ctx *lc)
     lc->tensor_buffer[t] = -1;
   for (int i = 0; i < m->n_tensors; i++) {
     const ir_tensor *t = &m->tensors[i];
+    int src = alias_of(m, i);
+    if (src >= 0) { /* producers come first, so src already has its buffer */
+      lc->tensor_buffer[i] = lc->tensor_buffer[src];
+      continue;
+    }
     int64_t n = ir_shape_count(&t->shape); /* 0 for an empty tensor: bound, never read */
     if (n < 0 || n > KIR_MAX_ELEMENTS)
       return xy_fail(lc->err, XY_E_LIMIT,
@@ -98,6 +113,36 @@ static int assign_buffers(lower_ctx *lc)
       return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
     lc->tensor_buffer[i] = id;
   }
+  return XY_OK;
+}
+
+/* Nothing to run, except when the reshape's output is a model output with its own buffer:
+ * then a copy. */
+static int lower_reshape(lower_ctx *lc, const ir_op *op)
+{
+  int from = lower_in(lc, op, 0), to = lower_out(lc, op, 0);
+  if (from == to)
+    return XY_OK;
+  int64_t n = lc->k->buffers[to].count;
+  kir_builder bb, *b = &bb;
+  kb_init(b, lc->k);
+  int wg = lower_wg(lc, n);
+  int kid = kb_kernel(b, lower_name(lc, op, "copy"), wg, 1, "reshape: a copy into a model output.");
+  int x = kb_global(b, "x", KT_FLOAT, n > 0 ? n : 1, true);
+  int y = kb_global(b, "y", KT_FLOAT, n > 0 ? n : 1, false);
+  int lane = kb_parfor(b, "lane", kx_int(b, wg));
+  int i = kb_let(b, "i", KT_INT, kx_mad(b, kx_group(b, 0), wg, kx_var(b, lane)));
+  kb_if(b, kx_lt(b, kx_var(b, i), kx_int(b, n)));
+  kb_store(b, y, kx_var(b, i), kx_load(b, x, kx_var(b, i)));
+  kb_end(b);
+  kb_end(b);
+  int rc = kb_finish(b, lc->err);
+  if (rc)
+    return rc;
+  int64_t groups[3] = {(n + wg - 1) / wg > 0 ? (n + wg - 1) / wg : 1, 1, 1};
+  kir_arg args[] = {{true, from}, {true, to}};
+  if (kir_add_launch(lc->k, kid, groups, args, 2, 0.0, 8.0 * (double)n) < 0)
+    return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
   return XY_OK;
 }
 
@@ -130,6 +175,8 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
   case IR_OP_TRANSPOSE:
   case IR_OP_TRANSITION_EXP:
     return lower_layer_op(lc, op);
+  case IR_OP_RESHAPE:
+    return lower_reshape(lc, op);
   case IR_OP_COUNT:
     break;
   }
