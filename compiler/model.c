@@ -62,6 +62,7 @@ static void info_of(const ir_module *m, int t, xy_tensor_info *info)
   info->count = (size_t)ir_shape_count(&x->shape);
   info->range_lo = x->lo;
   info->range_hi = x->hi;
+  info->is_weight = x->role == IR_WEIGHT;
 }
 
 void xy_model_input(const xy_model *model, size_t i, xy_tensor_info *info)
@@ -91,5 +92,101 @@ int xy_model_interpret(const xy_model *model, const double *const *inputs,
     }
   ir_interp_release(m, vals);
   free(vals);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ weights */
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int xy_model_read_weights(const xy_model *model, const char *path, float *const *inputs,
+                          xy_error *err)
+{
+  const ir_module *m = model->m;
+  xy_limits lim;
+  xy_limits_default(&lim);
+  xy_safetensors *st;
+  int rc = xy_safetensors_open(path, lim.max_file_bytes, &st, err);
+  if (rc)
+    return rc;
+  for (int i = 0; i < m->n_inputs && !rc; i++) {
+    const ir_tensor *t = &m->tensors[m->inputs[i]];
+    if (t->role != IR_WEIGHT)
+      continue;
+    xy_array a;
+    if (xy_safetensors_get(st, t->name, &a, err)) {
+      rc = xy_fail(err, XY_E_SPEC, "%s: no tensor named '%s' (a weight the model needs)", path,
+                   t->name);
+      break;
+    }
+    char want[160], have[160];
+    bool shape_ok = a.rank == t->shape.rank;
+    for (int d = 0; shape_ok && d < a.rank; d++)
+      shape_ok = a.shape[d] == t->shape.d[d];
+    if (a.dtype != XY_F32)
+      rc = xy_fail(err, XY_E_SHAPE, "%s: tensor '%s' is %s; weights are F32", path, t->name,
+                   a.dtype == XY_F64 ? "F64" : a.dtype == XY_I32 ? "I32" : "I64");
+    else if (!shape_ok)
+      rc = xy_fail(err, XY_E_SHAPE, "%s: tensor '%s' has shape %s, the layer needs %s", path,
+                   t->name, xy_shape_string(a.shape, a.rank, have, sizeof have),
+                   xy_shape_string(t->shape.d, t->shape.rank, want, sizeof want));
+    else
+      memcpy(inputs[i], a.data, sizeof(float) * a.count);
+  }
+  /* A tensor under a layer's prefix that no layer takes is a misnamed weight. */
+  for (size_t j = 0; j < xy_safetensors_count(st) && !rc; j++) {
+    const char *name = xy_safetensors_name(st, j);
+    bool under = false;
+    for (int p = 0; p < m->n_weight_prefixes && !under; p++)
+      under = has_prefix(name, m->weight_prefixes[p]);
+    if (under && ir_find_tensor(m, name) < 0)
+      rc = xy_fail(err, XY_E_SPEC, "%s: tensor '%s' is not a weight of any layer (a misnamed or "
+                   "extra tensor under a layer's prefix)", path, name);
+  }
+  xy_safetensors_close(st);
+  return rc;
+}
+
+int xy_model_write_random_weights(const xy_model *model, const char *path, uint64_t seed,
+                                  xy_error *err)
+{
+  const ir_module *m = model->m;
+  size_t n_in = (size_t)m->n_inputs, n_w = 0;
+  float **vals = calloc(n_in + 1, sizeof *vals);
+  const char **names = calloc(n_in + 1, sizeof *names);
+  xy_array *arrays = calloc(n_in + 1, sizeof *arrays);
+  int rc = vals && names && arrays ? XY_OK : xy_fail(err, XY_E_NOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < n_in; i++) {
+    size_t count = (size_t)ir_shape_count(&m->tensors[m->inputs[i]].shape);
+    vals[i] = malloc(sizeof(float) * (count ? count : 1));
+    if (!vals[i])
+      rc = xy_fail(err, XY_E_NOMEM, "out of memory");
+  }
+  if (!rc)
+    xy_model_random_inputs(model, seed, vals);
+  for (size_t i = 0; !rc && i < n_in; i++) {
+    const ir_tensor *t = &m->tensors[m->inputs[i]];
+    if (t->role != IR_WEIGHT)
+      continue;
+    names[n_w] = t->name;
+    xy_array *a = &arrays[n_w++];
+    a->dtype = XY_F32;
+    a->rank = t->shape.rank;
+    memcpy(a->shape, t->shape.d, sizeof(int64_t) * (size_t)t->shape.rank);
+    a->count = (size_t)ir_shape_count(&t->shape);
+    a->data = vals[i];
+  }
+  if (!rc && n_w == 0)
+    rc = xy_fail(err, XY_E_USAGE, "'%s' has no layer with weights", m->name);
+  if (!rc)
+    rc = xy_safetensors_write(path, names, arrays, n_w, err);
+  for (size_t i = 0; vals && i < n_in; i++)
+    free(vals[i]);
+  free(vals);
+  free(names);
+  free(arrays);
   return rc;
 }

@@ -93,6 +93,7 @@ typedef struct xy_tensor_info {
   int64_t shape[XY_MAX_RANK];
   size_t count;            /* elements */
   double range_lo, range_hi; /* inputs: the range random values are drawn from */
+  int is_weight;           /* a layer's weight: read from a weights file, by name */
 } xy_tensor_info;
 
 /* "[2,3]" ("[]" for rank 0) into buf, truncated to n bytes; returns buf. */
@@ -102,6 +103,18 @@ size_t xy_model_num_inputs(const xy_model *model);
 size_t xy_model_num_outputs(const xy_model *model);
 void xy_model_input(const xy_model *model, size_t i, xy_tensor_info *info);
 void xy_model_output(const xy_model *model, size_t i, xy_tensor_info *info);
+
+/* Reads every weight input of the model (xy_tensor_info.is_weight) from a safetensors file
+ * into inputs[i] (count floats each; other entries are left alone). The names are the
+ * reference's state_dict names behind each layer's prefix, so a whole model's file can be
+ * given. A missing tensor, a tensor under a layer's prefix that the layer does not take, a
+ * wrong shape or a dtype other than F32 is an error naming the tensor. */
+int xy_model_read_weights(const xy_model *model, const char *path, float *const *inputs,
+                          xy_error *err);
+
+/* Writes random weights (each drawn from its range, from seed) under their names. */
+int xy_model_write_random_weights(const xy_model *model, const char *path, uint64_t seed,
+                                  xy_error *err);
 
 /* Runs the float64 reference interpreter. inputs[i] has xy_model_input(i).count values,
  * outputs[i] room for xy_model_output(i).count. */
@@ -156,6 +169,9 @@ const char *xy_safetensors_name(const xy_safetensors *st, size_t i);
 /* A view of one tensor (data points into the file's memory; do not free it). */
 int xy_safetensors_get(const xy_safetensors *st, const char *name, xy_array *view,
                        xy_error *err);
+/* Writes F32 arrays under names, in that order, atomically. */
+int xy_safetensors_write(const char *path, const char *const *names, const xy_array *arrays,
+                         size_t n, xy_error *err);
 
 /* ------------------------------------------------------------------ random numbers */
 

@@ -175,6 +175,9 @@ void ir_module_free(ir_module *m)
     ir_dag_prep_free(&m->graphs[i].prep);
     free(m->graphs[i].file);
   }
+  for (int i = 0; i < m->n_weight_prefixes; i++)
+    free(m->weight_prefixes[i]);
+  free(m->weight_prefixes);
   free(m->tensors);
   free(m->ops);
   free(m->graphs);
@@ -252,6 +255,18 @@ bool ir_mark_output(ir_module *m, int tensor)
 {
   m->tensors[tensor].is_output = true;
   return push_id(&m->outputs, &m->n_outputs, &m->cap_outputs, tensor);
+}
+
+bool ir_add_weight_prefix(ir_module *m, const char *prefix)
+{
+  if (!xy_grow((void **)&m->weight_prefixes, &m->cap_weight_prefixes,
+               (size_t)m->n_weight_prefixes + 1, sizeof *m->weight_prefixes))
+    return false;
+  char *p = xy_strdup(prefix);
+  if (!p)
+    return false;
+  m->weight_prefixes[m->n_weight_prefixes++] = p;
+  return true;
 }
 
 int ir_find_tensor(const ir_module *m, const char *name)
@@ -424,6 +439,9 @@ ir_module *ir_module_clone(const ir_module *m)
   c->n_inputs = m->n_inputs;
   memcpy(c->outputs, m->outputs, sizeof *c->outputs * (size_t)m->n_outputs);
   c->n_outputs = m->n_outputs;
+  for (int i = 0; i < m->n_weight_prefixes; i++)
+    if (!ir_add_weight_prefix(c, m->weight_prefixes[i]))
+      ok = false;
   if (!ok) {
     ir_module_free(c);
     return NULL;

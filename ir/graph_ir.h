@@ -221,6 +221,9 @@ typedef struct ir_module {
   int *outputs;  /* tensor ids of model outputs, in declaration order */
   int n_outputs;
   size_t cap_outputs;
+  char **weight_prefixes; /* each layer's prefix of weight names in a weights file */
+  int n_weight_prefixes;
+  size_t cap_weight_prefixes;
 } ir_module;
 
 ir_module *ir_module_new(const char *name);
@@ -235,6 +238,7 @@ int ir_add_graph(ir_module *m, ir_graph_kind kind);
 int ir_add_op(ir_module *m, ir_opcode code, const char *name);
 bool ir_mark_input(ir_module *m, int tensor);
 bool ir_mark_output(ir_module *m, int tensor);
+bool ir_add_weight_prefix(ir_module *m, const char *prefix);
 int ir_find_tensor(const ir_module *m, const char *name);
 bool ir_set_pos(ir_srcpos *pos, int line, int col, const char *json_path);
 

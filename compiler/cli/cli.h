@@ -85,5 +85,6 @@ int cmd_run(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
+int cmd_weights(int argc, char **argv);
 
 #endif /* XY_CLI_H */

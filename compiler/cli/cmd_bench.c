@@ -18,6 +18,7 @@ static const char *const help =
   "  --warmup N          runs before timing (default 3)\n"
   "  --runs N            timed runs (default 20)\n"
   "  --json              machine-readable output\n"
+  "  --weights FILE      the layers' weights (default: random)\n"
   "  --target opencl|c, --device SEL, --chunk N, --set PATH=VALUE as in check\n";
 
 static int cmp_double(const void *a, const void *b)
@@ -175,7 +176,7 @@ int cmd_bench(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk lanes rows wg set warmup runs json", &o))
+  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk lanes rows wg set warmup runs json weights", &o))
     return EXIT_USAGE;
   xy_model *model = NULL;
   int rc = cli_load_model(&o, &model);
@@ -192,6 +193,11 @@ int cmd_bench(int argc, char **argv)
   if (!make_io(model, &io)) {
     fprintf(stderr, "xylem: out of memory for inputs\n");
     rc = EXIT_FAIL;
+    goto done;
+  }
+  xy_error werr;
+  if (o.weights && xy_model_read_weights(model, o.weights, io.in, &werr)) {
+    rc = cli_report(&werr);
     goto done;
   }
   if (ctx) {

@@ -22,6 +22,7 @@ static const char *const help =
   "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"
   "  --set PATH=VALUE    override a spec value, e.g. --set graph.length=1000\n"
   "  --seed N            random seed (default: from the clock; always printed)\n"
+  "  --weights FILE      the layers' weights (default: random, each in its range)\n"
   "  --tol X             tolerance on the relative error (default 1e-5)\n";
 
 typedef struct arrays {
@@ -66,7 +67,7 @@ int cmd_check(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "check", "target device form chunk lanes rows wg set seed tol", &o))
+  if (!cli_parse(argc, argv, 2, "check", "target device form chunk lanes rows wg set seed tol weights", &o))
     return EXIT_USAGE;
   if (!o.seed_set)
     o.seed = (uint64_t)time(NULL);
@@ -106,6 +107,11 @@ int cmd_check(int argc, char **argv)
     goto done;
   }
   xy_model_random_inputs(model, o.seed, in.f);
+  xy_error werr;
+  if (o.weights && xy_model_read_weights(model, o.weights, in.f, &werr)) {
+    rc = cli_report(&werr);
+    goto done;
+  }
   for (size_t i = 0; i < n_in; i++)
     for (size_t j = 0; j < counts[i]; j++)
       in.d[i][j] = in.f[i][j];

@@ -18,7 +18,8 @@ static const char *const help =
   "  --inputs DIR        read each input NAME from DIR/NAME.npy\n"
   "  -o DIR              write outputs to DIR/NAME.npy (created if missing)\n"
   "  --output NAME=FILE  write one output to FILE instead (repeatable)\n"
-  "  --weights FILE      safetensors weights, for models whose layers have weights\n"
+  "  --weights FILE      the layers' weights (safetensors; the reference's tensor names\n"
+  "                      behind each layer's prefix)\n"
   "  --target opencl|c, --device SEL, --form NAME, --chunk N, --set PATH=VALUE as in check\n";
 
 /* Shapes match when they agree after dropping dimensions of size 1. */
@@ -55,9 +56,9 @@ static const char *input_path(const cli_opts *o, const char *name, size_t n_in, 
   return NULL;
 }
 
-static int check_bindings(const cli_opts *o, const xy_model *model)
+static int check_bindings(const cli_opts *o, const xy_model *model, size_t n_weights)
 {
-  size_t n_in = xy_model_num_inputs(model);
+  size_t n_in = xy_model_num_inputs(model) - n_weights; /* the data inputs */
   for (size_t i = 0; i < o->n_inputs; i++) {
     const char *s = o->inputs[i];
     const char *eq = strchr(s, '=');
@@ -70,9 +71,9 @@ static int check_bindings(const cli_opts *o, const xy_model *model)
     }
     bool found = false;
     xy_tensor_info info;
-    for (size_t j = 0; j < n_in && !found; j++) {
+    for (size_t j = 0; j < xy_model_num_inputs(model) && !found; j++) {
       xy_model_input(model, j, &info);
-      found = strlen(info.name) == (size_t)(eq - s) && strncmp(info.name, s, (size_t)(eq - s)) == 0;
+      found = !info.is_weight && strlen(info.name) == (size_t)(eq - s) && strncmp(info.name, s, (size_t)(eq - s)) == 0;
     }
     if (!found) {
       fprintf(stderr, "xylem run: --input %s: the model has no input named '%.*s'\n", s,
@@ -101,13 +102,26 @@ int cmd_run(int argc, char **argv)
   int rc = cli_load_model(&o, &model);
   if (rc)
     return rc;
-  if (o.weights) {
+  size_t n_weights = 0;
+  for (size_t i = 0; i < xy_model_num_inputs(model); i++) {
+    xy_tensor_info t;
+    xy_model_input(model, i, &t);
+    n_weights += t.is_weight != 0;
+  }
+  if (o.weights && n_weights == 0) {
     fprintf(stderr, "xylem run: --weights %s: no layer of '%s' takes weights\n", o.weights,
             xy_model_name(model));
     xy_model_free(model);
     return EXIT_USAGE;
   }
-  if ((rc = check_bindings(&o, model))) {
+  if (!o.weights && n_weights > 0) {
+    fprintf(stderr, "xylem run: '%s' has %zu weight tensors: give --weights FILE.safetensors "
+            "(xylem weights %s -o FILE writes random ones)\n", xy_model_name(model), n_weights,
+            o.spec);
+    xy_model_free(model);
+    return EXIT_USAGE;
+  }
+  if ((rc = check_bindings(&o, model, n_weights))) {
     xy_model_free(model);
     return rc;
   }
@@ -127,8 +141,15 @@ int cmd_run(int argc, char **argv)
   }
   for (size_t i = 0; i < n_in; i++) {
     xy_model_input(model, i, &info);
+    if (info.is_weight) { /* filled from the weights file below */
+      if (!(ins[i] = malloc(sizeof(float) * (info.count ? info.count : 1)))) {
+        rc = EXIT_FAIL;
+        goto done;
+      }
+      continue;
+    }
     char buf[4096];
-    const char *path = input_path(&o, info.name, n_in, buf, sizeof buf);
+    const char *path = input_path(&o, info.name, n_in - n_weights, buf, sizeof buf);
     if (!path) {
       fprintf(stderr, "xylem run: no file for input '%s' (use --input %s=FILE.npy or --inputs DIR)\n",
               info.name, info.name);
@@ -163,6 +184,10 @@ int cmd_run(int argc, char **argv)
       rc = cli_report(&err);
       goto done;
     }
+  }
+  if (o.weights && xy_model_read_weights(model, o.weights, ins, &err)) {
+    rc = cli_report(&err);
+    goto done;
   }
   for (size_t i = 0; i < n_out; i++) {
     xy_model_output(model, i, &info);

@@ -101,4 +101,17 @@ int fe_apply_overrides(json_t *root, const char *file, const char *const *ov, si
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
                      ir_dag *dag, xy_error *err);
 
+/* The full pLSTM layers (layers.c): a layer object of the spec expands into IR ops and
+ * weight tensors added to m. */
+typedef struct fe_layer_ctx {
+  const fe_src *src;
+  xy_error *err;
+  ir_module *m;
+  ir_graph_kind kind;
+} fe_layer_ctx;
+
+bool fe_is_layer(const char *op);
+int fe_expand_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
+                    const char *name);
+
 #endif /* XY_FE_INTERNAL_H */

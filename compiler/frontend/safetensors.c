@@ -278,3 +278,65 @@ int xy_safetensors_get(const xy_safetensors *st, const char *name, xy_array *vie
   view->data = e->copy ? e->copy : (void *)(uintptr_t)(st->data + e->begin);
   return XY_OK;
 }
+
+/* ------------------------------------------------------------------ writing */
+
+int xy_safetensors_write(const char *path, const char *const *names, const xy_array *arrays,
+                         size_t n, xy_error *err)
+{
+  json_t *hdr = json_object();
+  size_t offset = 0;
+  int rc = hdr ? XY_OK : xy_fail(err, XY_E_NOMEM, "out of memory");
+  for (size_t i = 0; !rc && i < n; i++) {
+    const xy_array *a = &arrays[i];
+    if (a->dtype != XY_F32)
+      rc = xy_fail(err, XY_E_USAGE, "%s: tensor '%s': only F32 tensors are written", path,
+                   names[i]);
+    json_t *e = json_object(), *shape = json_array(), *offs = json_array();
+    for (int d = 0; d < a->rank && shape; d++)
+      json_array_append_new(shape, json_integer((json_int_t)a->shape[d]));
+    size_t bytes = a->count * 4;
+    json_array_append_new(offs, json_integer((json_int_t)offset));
+    json_array_append_new(offs, json_integer((json_int_t)(offset + bytes)));
+    offset += bytes;
+    if (!rc && (!e || !shape || !offs || json_object_set_new(e, "dtype", json_string("F32")) ||
+                json_object_set_new(e, "shape", shape) ||
+                json_object_set_new(e, "data_offsets", offs) ||
+                json_object_set_new(hdr, names[i], e)))
+      rc = xy_fail(err, XY_E_NOMEM, "out of memory");
+    else if (rc) {
+      json_decref(e);
+      json_decref(shape);
+      json_decref(offs);
+    }
+  }
+  char *text = rc ? NULL : json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  json_decref(hdr);
+  if (!rc && !text)
+    rc = xy_fail(err, XY_E_NOMEM, "out of memory");
+  if (rc) {
+    free(text);
+    return rc;
+  }
+  /* The header is padded with spaces so that the data starts 8-byte aligned. */
+  size_t hlen = strlen(text), padded = (hlen + 7) / 8 * 8;
+  size_t total = 8 + padded + offset;
+  char *buf = malloc(total ? total : 1);
+  if (!buf) {
+    free(text);
+    return xy_fail(err, XY_E_NOMEM, "out of memory writing %s", path);
+  }
+  for (int b = 0; b < 8; b++)
+    buf[b] = (char)((uint64_t)padded >> (8 * b));
+  memcpy(buf + 8, text, hlen);
+  memset(buf + 8 + hlen, ' ', padded - hlen);
+  free(text);
+  char *data = buf + 8 + padded;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(data, arrays[i].data, arrays[i].count * 4);
+    data += arrays[i].count * 4;
+  }
+  rc = xy_write_file_atomic(path, buf, total, err);
+  free(buf);
+  return rc;
+}

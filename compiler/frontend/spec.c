@@ -487,7 +487,7 @@ static const char *const *op_attrs(ir_opcode code, size_t *n)
 /* Layers name the scan ops directly; the ordinary ops are what layers expand into. */
 static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *code)
 {
-  const char *names[IR_OP_COUNT];
+  const char *names[IR_OP_COUNT + 2];
   int n = 0;
   for (int i = 0; i < IR_OP_COUNT; i++) {
     const ir_op_info *info = ir_op_info_of((ir_opcode)i);
@@ -499,6 +499,8 @@ static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *c
       return XY_OK;
     }
   }
+  names[n++] = "plstm1d";
+  names[n++] = "plstm2d";
   char *list = join_names(names, n);
   int rc = FAIL(c, XY_E_SPEC, path, "unknown op '%.64s'; expected one of: %s", name,
                 list ? list : "?");
@@ -673,7 +675,16 @@ static int read_layer(spec_ctx *c, const json_t *l, size_t i)
   ir_opcode code = IR_OP_COUNT;
   fe_path_key(p, lp, "op");
   int rc = get_string(c, l, lp, "op", true, &opname);
-  if (rc || (rc = find_op(c, opname, p, &code)))
+  if (rc)
+    return rc;
+  if (fe_is_layer(opname)) {
+    char name[FE_NAME_MAX + 32];
+    if ((rc = layer_name(c, l, lp, opname, i, name, sizeof name)))
+      return rc;
+    fe_layer_ctx fc = {.src = &c->src, .err = c->err, .m = c->m, .kind = c->kind};
+    return fe_expand_layer(&fc, l, lp, opname, name);
+  }
+  if ((rc = find_op(c, opname, p, &code)))
     return rc;
   size_t n_attrs;
   const char *const *attrs = op_attrs(code, &n_attrs);
