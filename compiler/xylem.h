@@ -169,7 +169,7 @@ const char *xy_safetensors_name(const xy_safetensors *st, size_t i);
 /* A view of one tensor (data points into the file's memory; do not free it). */
 int xy_safetensors_get(const xy_safetensors *st, const char *name, xy_array *view,
                        xy_error *err);
-/* Writes F32 arrays under names, in that order, atomically. */
+/* Writes arrays under names, in that order, atomically. */
 int xy_safetensors_write(const char *path, const char *const *names, const xy_array *arrays,
                          size_t n, xy_error *err);
 

@@ -289,17 +289,17 @@ int xy_safetensors_write(const char *path, const char *const *names, const xy_ar
   int rc = hdr ? XY_OK : xy_fail(err, XY_E_NOMEM, "out of memory");
   for (size_t i = 0; !rc && i < n; i++) {
     const xy_array *a = &arrays[i];
-    if (a->dtype != XY_F32)
-      rc = xy_fail(err, XY_E_USAGE, "%s: tensor '%s': only F32 tensors are written", path,
-                   names[i]);
+    static const char *const dtype_names[] = {[XY_F32] = "F32", [XY_F64] = "F64",
+                                              [XY_I32] = "I32", [XY_I64] = "I64"};
     json_t *e = json_object(), *shape = json_array(), *offs = json_array();
     for (int d = 0; d < a->rank && shape; d++)
       json_array_append_new(shape, json_integer((json_int_t)a->shape[d]));
-    size_t bytes = a->count * 4;
+    size_t bytes = a->count * dtype_size(a->dtype);
     json_array_append_new(offs, json_integer((json_int_t)offset));
     json_array_append_new(offs, json_integer((json_int_t)(offset + bytes)));
     offset += bytes;
-    if (!rc && (!e || !shape || !offs || json_object_set_new(e, "dtype", json_string("F32")) ||
+    if (!rc && (!e || !shape || !offs ||
+                json_object_set_new(e, "dtype", json_string(dtype_names[a->dtype])) ||
                 json_object_set_new(e, "shape", shape) ||
                 json_object_set_new(e, "data_offsets", offs) ||
                 json_object_set_new(hdr, names[i], e)))
@@ -333,8 +333,9 @@ int xy_safetensors_write(const char *path, const char *const *names, const xy_ar
   free(text);
   char *data = buf + 8 + padded;
   for (size_t i = 0; i < n; i++) {
-    memcpy(data, arrays[i].data, arrays[i].count * 4);
-    data += arrays[i].count * 4;
+    size_t bytes = arrays[i].count * dtype_size(arrays[i].dtype);
+    memcpy(data, arrays[i].data, bytes);
+    data += bytes;
   }
   rc = xy_write_file_atomic(path, buf, total, err);
   free(buf);
