@@ -103,17 +103,14 @@ int plstm_scan_dims(const ir_module *m, const ir_op *op, plstm_dims *d, xy_error
     return xy_fail(err, XY_E_SPEC, "%s '%s': grid2d graphs are not supported by this op yet",
                    kind, op->name);
   }
-  if (d->B != m->batch)
-    return xy_fail(err, XY_E_SHAPE, "%s '%s': q has batch %lld, the model's batch is %lld",
-                   kind, op->name, (long long)d->B, (long long)m->batch);
   int64_t dims[] = {d->DK, d->DV, d->JQ, d->JK, d->JV, d->JT, d->JO, d->N};
   for (size_t i = 0; i < XY_ARRAY_LEN(dims); i++)
     if (dims[i] < 1)
       return xy_fail(err, XY_E_SHAPE, "%s '%s': every dimension must be at least 1", kind,
                      op->name);
 
-  const char *why = g->kind == IR_GRAPH_SEQUENCE ? "B from the model, N=E=A=length, DK,JQ from q"
-                                                 : "B from the model, N,E,A from the graph, DK,JQ from q";
+  const char *why = g->kind == IR_GRAPH_SEQUENCE ? "B,DK,JQ from q, N=E=A=length"
+                                                 : "B,DK,JQ from q, N,E,A from the graph";
   int64_t wq[] = {d->B, d->N, d->DK, d->JQ};
   int64_t wk[] = {d->B, d->N, d->DK, d->JK};
   int64_t wv[] = {d->B, d->N, d->DV, d->JV};

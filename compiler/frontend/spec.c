@@ -655,6 +655,13 @@ static int finish_layer(spec_ctx *c, const char *lp, int oi, double qk_scale)
       return rc;
   }
   if (info->flags & IR_OPF_SCAN) {
+    /* A scan layer runs over the model's batch (layers fold heads into the batch of the
+     * scans they expand into, so the op itself takes any B). */
+    const ir_shape *q0 = &c->m->tensors[op->in[0]].shape;
+    if (q0->rank < 1 || q0->d[0] != c->m->batch)
+      return FAIL(c, XY_E_SHAPE, lp, "%s '%s': q has batch %lld, the model's batch is %lld",
+                  info->name, op->name, q0->rank ? (long long)q0->d[0] : 0LL,
+                  (long long)c->m->batch);
     /* The 1D/2D reference scales q.k by DK^-1/2; its graph code does not scale (plstm.md
      * section 1.2). DK is q's next-to-last axis. */
     const ir_shape *qs = &c->m->tensors[op->in[0]].shape;
