@@ -126,15 +126,17 @@ int xy_model_read_weights(const xy_model *model, const char *path, float *const 
     bool shape_ok = a.rank == t->shape.rank;
     for (int d = 0; shape_ok && d < a.rank; d++)
       shape_ok = a.shape[d] == t->shape.d[d];
-    if (a.dtype != XY_F32)
-      rc = xy_fail(err, XY_E_SHAPE, "%s: tensor '%s' is %s; weights are F32", path, t->name,
-                   a.dtype == XY_F64 ? "F64" : a.dtype == XY_I32 ? "I32" : "I64");
+    bool is_float = a.dtype == XY_F32 || a.dtype == XY_F64 || a.dtype == XY_F16 ||
+                    a.dtype == XY_BF16;
+    if (!is_float)
+      rc = xy_fail(err, XY_E_SHAPE, "%s: tensor '%s' is %s; weights are floating point (F32, "
+                   "F64, F16 or BF16)", path, t->name, a.dtype == XY_I32 ? "I32" : "I64");
     else if (!shape_ok)
       rc = xy_fail(err, XY_E_SHAPE, "%s: tensor '%s' has shape %s, the layer needs %s", path,
                    t->name, xy_shape_string(a.shape, a.rank, have, sizeof have),
                    xy_shape_string(t->shape.d, t->shape.rank, want, sizeof want));
-    else
-      memcpy(inputs[i], a.data, sizeof(float) * a.count);
+    else /* F64 rounds to the kernels' F32; F16 and BF16 widen exactly */
+      rc = xy_array_to_f32(&a, inputs[i], a.count, err);
   }
   /* A tensor under a layer's prefix that no layer takes is a misnamed weight. */
   for (size_t j = 0; j < xy_safetensors_count(st) && !rc; j++) {
@@ -142,7 +144,8 @@ int xy_model_read_weights(const xy_model *model, const char *path, float *const 
     bool under = false;
     for (int p = 0; p < m->n_weight_prefixes && !under; p++)
       under = has_prefix(name, m->weight_prefixes[p]);
-    if (under && ir_find_tensor(m, name) < 0)
+    int t = under ? ir_find_tensor(m, name) : -1;
+    if (under && (t < 0 || m->tensors[t].role != IR_WEIGHT))
       rc = xy_fail(err, XY_E_SPEC, "%s: tensor '%s' is not a weight of any layer (a misnamed or "
                    "extra tensor under a layer's prefix)", path, name);
   }

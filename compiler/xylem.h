@@ -82,7 +82,11 @@ int xy_model_load(const char *spec_path, const xy_load_options *opt, xy_model **
 void xy_model_free(xy_model *model);
 const char *xy_model_name(const xy_model *model);
 
-typedef enum xy_dtype { XY_F32, XY_F64, XY_I32, XY_I64 } xy_dtype;
+/* F16 and BF16 are read (weights files hold them) and converted to F32 or F64. */
+typedef enum xy_dtype { XY_F32, XY_F64, XY_I32, XY_I64, XY_F16, XY_BF16 } xy_dtype;
+
+/* Bytes per element; 0 for a value outside the enum. */
+size_t xy_dtype_size(xy_dtype t);
 
 #define XY_MAX_RANK 8
 

@@ -329,6 +329,8 @@ const char *ir_dtype_name(xy_dtype t)
   case XY_F64: return "f64";
   case XY_I32: return "i32";
   case XY_I64: return "i64";
+  case XY_F16: return "f16";
+  case XY_BF16: return "bf16";
   }
   return "?";
 }

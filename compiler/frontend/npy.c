@@ -9,6 +9,7 @@
  */
 #include <ctype.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,23 +28,34 @@ void xy_array_free(xy_array *a)
   memset(a, 0, sizeof *a);
 }
 
-static size_t dtype_size(xy_dtype t)
+size_t xy_dtype_size(xy_dtype t)
 {
-  return t == XY_F32 || t == XY_I32 ? 4 : 8;
+  switch (t) {
+  case XY_F16:
+  case XY_BF16: return 2;
+  case XY_F32:
+  case XY_I32: return 4;
+  case XY_F64:
+  case XY_I64: return 8;
+  }
+  return 0;
 }
 
-static bool dtype_valid(xy_dtype t)
+/* The dtypes .npy files hold here (numpy has no bfloat16). */
+static bool npy_dtype(xy_dtype t)
 {
-  return t == XY_F32 || t == XY_F64 || t == XY_I32 || t == XY_I64;
+  return t == XY_F16 || t == XY_F32 || t == XY_F64 || t == XY_I32 || t == XY_I64;
 }
 
 static const char *dtype_descr(xy_dtype t)
 {
   switch (t) {
+  case XY_F16: return "<f2";
   case XY_F32: return "<f4";
   case XY_F64: return "<f8";
   case XY_I32: return "<i4";
   case XY_I64: return "<i8";
+  case XY_BF16: break;
   }
   return "?";
 }
@@ -129,7 +141,8 @@ static int parse_descr(hdr_scan *s, npy_header *h, const char *path, xy_error *e
   static const struct {
     char kind, size;
     xy_dtype dtype;
-  } known[] = {{'f', '4', XY_F32}, {'f', '8', XY_F64}, {'i', '4', XY_I32}, {'i', '8', XY_I64}};
+  } known[] = {{'f', '2', XY_F16}, {'f', '4', XY_F32}, {'f', '8', XY_F64},
+               {'i', '4', XY_I32}, {'i', '8', XY_I64}};
   /* '|' (not applicable) and '=' (native) mean little-endian here: the host is. */
   if (n == 3 && (d[0] == '<' || d[0] == '|' || d[0] == '='))
     for (size_t i = 0; i < XY_ARRAY_LEN(known); i++)
@@ -305,7 +318,7 @@ int xy_npy_read(const char *path, int64_t max_bytes, xy_array *out, xy_error *er
   int64_t count;
   size_t bytes;
   if (!xy_product_i64(h.shape, h.rank, &count) || (uint64_t)count > SIZE_MAX ||
-      !xy_mul_size((size_t)count, dtype_size(h.dtype), &bytes)) {
+      !xy_mul_size((size_t)count, xy_dtype_size(h.dtype), &bytes)) {
     free(buf);
     return xy_fail(err, XY_E_LIMIT, "%s: shape %s is too large", path,
                    xy_shape_string(h.shape, h.rank, shp, sizeof shp));
@@ -333,14 +346,14 @@ int xy_npy_read(const char *path, int64_t max_bytes, xy_array *out, xy_error *er
 
 static int check_array(const xy_array *a, size_t *bytes, const char *what, xy_error *err)
 {
-  if (!dtype_valid(a->dtype))
-    return xy_fail(err, XY_E_USAGE, "%s: bad dtype %d", what, (int)a->dtype);
+  if (!npy_dtype(a->dtype))
+    return xy_fail(err, XY_E_USAGE, "%s: dtype %d has no .npy form", what, (int)a->dtype);
   if (a->rank < 0 || a->rank > XY_MAX_RANK)
     return xy_fail(err, XY_E_USAGE, "%s: bad rank %d", what, a->rank);
   int64_t count;
   char shp[256];
   if (!xy_product_i64(a->shape, a->rank, &count) || (uint64_t)count > SIZE_MAX ||
-      !xy_mul_size((size_t)count, dtype_size(a->dtype), bytes))
+      !xy_mul_size((size_t)count, xy_dtype_size(a->dtype), bytes))
     return xy_fail(err, XY_E_LIMIT, "%s: shape %s is too large or negative", what,
                    xy_shape_string(a->shape, a->rank, shp, sizeof shp));
   if ((size_t)count != a->count)
@@ -400,7 +413,7 @@ int xy_npy_write(const char *path, const xy_array *a, xy_error *err)
 
 static int check_convert(const xy_array *a, size_t count, xy_error *err)
 {
-  if (!dtype_valid(a->dtype))
+  if (xy_dtype_size(a->dtype) == 0)
     return xy_fail(err, XY_E_USAGE, "array has a bad dtype %d", (int)a->dtype);
   if (a->count != count)
     return xy_fail(err, XY_E_SHAPE, "array has %zu values, %zu expected", a->count, count);
@@ -409,66 +422,54 @@ static int check_convert(const xy_array *a, size_t count, xy_error *err)
   return XY_OK;
 }
 
+/* IEEE binary16 and bfloat16 widen exactly. */
+static double half_value(uint16_t h)
+{
+  int e = (h >> 10) & 31, m = h & 1023;
+  double sign = h & 0x8000 ? -1.0 : 1.0;
+  if (e == 0)
+    return sign * ldexp(m, -24);
+  if (e == 31)
+    return m ? NAN : sign * INFINITY;
+  return sign * ldexp(m + 1024, e - 25);
+}
+
+static double bfloat16_value(uint16_t h)
+{
+  uint32_t bits = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+static double element(const xy_array *a, size_t i)
+{
+  switch (a->dtype) {
+  case XY_F32: return ((const float *)a->data)[i];
+  case XY_F64: return ((const double *)a->data)[i];
+  case XY_I32: return ((const int32_t *)a->data)[i];
+  case XY_I64: return (double)((const int64_t *)a->data)[i];
+  case XY_F16: return half_value(((const uint16_t *)a->data)[i]);
+  case XY_BF16: return bfloat16_value(((const uint16_t *)a->data)[i]);
+  }
+  return NAN;
+}
+
 int xy_array_to_f64(const xy_array *a, double *dst, size_t count, xy_error *err)
 {
   int rc = check_convert(a, count, err);
-  if (rc)
-    return rc;
-  switch (a->dtype) {
-  case XY_F32: {
-    const float *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = s[i];
-    break;
-  }
-  case XY_F64:
-    if (count)
-      memcpy(dst, a->data, count * sizeof *dst);
-    break;
-  case XY_I32: {
-    const int32_t *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = s[i];
-    break;
-  }
-  case XY_I64: {
-    const int64_t *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = (double)s[i];
-    break;
-  }
-  }
-  return XY_OK;
+  for (size_t i = 0; !rc && i < count; i++)
+    dst[i] = element(a, i);
+  return rc;
 }
 
 int xy_array_to_f32(const xy_array *a, float *dst, size_t count, xy_error *err)
 {
   int rc = check_convert(a, count, err);
-  if (rc)
-    return rc;
-  switch (a->dtype) {
-  case XY_F32:
-    if (count)
-      memcpy(dst, a->data, count * sizeof *dst);
-    break;
-  case XY_F64: {
-    const double *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = (float)s[i];
-    break;
-  }
-  case XY_I32: {
-    const int32_t *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = (float)s[i];
-    break;
-  }
-  case XY_I64: {
-    const int64_t *s = a->data;
-    for (size_t i = 0; i < count; i++)
-      dst[i] = (float)s[i];
-    break;
-  }
-  }
-  return XY_OK;
+  if (!rc && a->dtype == XY_F32 && count)
+    memcpy(dst, a->data, count * sizeof *dst);
+  else
+    for (size_t i = 0; !rc && i < count; i++)
+      dst[i] = (float)element(a, i);
+  return rc;
 }

@@ -41,18 +41,14 @@ static bool dtype_from_name(const char *s, xy_dtype *out)
   static const struct {
     const char *name;
     xy_dtype dtype;
-  } known[] = {{"F32", XY_F32}, {"F64", XY_F64}, {"I32", XY_I32}, {"I64", XY_I64}};
+  } known[] = {{"F32", XY_F32}, {"F64", XY_F64}, {"I32", XY_I32},
+               {"I64", XY_I64}, {"F16", XY_F16}, {"BF16", XY_BF16}};
   for (size_t i = 0; i < XY_ARRAY_LEN(known); i++)
     if (strcmp(s, known[i].name) == 0) {
       *out = known[i].dtype;
       return true;
     }
   return false;
-}
-
-static size_t dtype_size(xy_dtype t)
-{
-  return t == XY_F32 || t == XY_I32 ? 4 : 8;
 }
 
 void xy_safetensors_close(xy_safetensors *st)
@@ -120,7 +116,7 @@ static int parse_offsets(const json_t *offs, st_entry *e, size_t data_len, const
     return XY_OK;
   size_t need;
   char shp[256];
-  if (!xy_mul_size(e->count, dtype_size(e->dtype), &need))
+  if (!xy_mul_size(e->count, xy_dtype_size(e->dtype), &need))
     return xy_fail(err, XY_E_LIMIT, "%s: tensor '%s': shape %s is too large", path, e->name,
                    xy_shape_string(e->shape, e->rank, shp, sizeof shp));
   if (e->end - e->begin != need)
@@ -156,7 +152,7 @@ static int align_entry(xy_safetensors *st, st_entry *e, xy_error *err)
   if (!e->supported)
     return XY_OK;
   const char *p = st->data + e->begin;
-  if ((uintptr_t)p % dtype_size(e->dtype) == 0)
+  if ((uintptr_t)p % xy_dtype_size(e->dtype) == 0)
     return XY_OK;
   size_t n = e->end - e->begin;
   e->copy = malloc(n ? n : 1);
@@ -268,8 +264,8 @@ int xy_safetensors_get(const xy_safetensors *st, const char *name, xy_array *vie
     return xy_fail(err, XY_E_SPEC, "%s: no tensor named '%s'", st->path, name);
   if (!e->supported)
     return xy_fail(err, XY_E_PARSE,
-                   "%s: tensor '%s' has dtype %s; xylem reads F32, F64, I32 and I64", st->path,
-                   name, e->dtype_name);
+                   "%s: tensor '%s' has dtype %s; xylem reads F32, F64, F16, BF16, I32 and I64",
+                   st->path, name, e->dtype_name);
   view->dtype = e->dtype;
   view->rank = e->rank;
   memcpy(view->shape, e->shape, sizeof view->shape);
@@ -290,11 +286,17 @@ int xy_safetensors_write(const char *path, const char *const *names, const xy_ar
   for (size_t i = 0; !rc && i < n; i++) {
     const xy_array *a = &arrays[i];
     static const char *const dtype_names[] = {[XY_F32] = "F32", [XY_F64] = "F64",
-                                              [XY_I32] = "I32", [XY_I64] = "I64"};
+                                              [XY_I32] = "I32", [XY_I64] = "I64",
+                                              [XY_F16] = "F16", [XY_BF16] = "BF16"};
+    if (xy_dtype_size(a->dtype) == 0) {
+      rc = xy_fail(err, XY_E_USAGE, "%s: tensor '%s' has a bad dtype %d", path, names[i],
+                   (int)a->dtype);
+      break;
+    }
     json_t *e = json_object(), *shape = json_array(), *offs = json_array();
     for (int d = 0; d < a->rank && shape; d++)
       json_array_append_new(shape, json_integer((json_int_t)a->shape[d]));
-    size_t bytes = a->count * dtype_size(a->dtype);
+    size_t bytes = a->count * xy_dtype_size(a->dtype);
     json_array_append_new(offs, json_integer((json_int_t)offset));
     json_array_append_new(offs, json_integer((json_int_t)(offset + bytes)));
     offset += bytes;
@@ -333,7 +335,7 @@ int xy_safetensors_write(const char *path, const char *const *names, const xy_ar
   free(text);
   char *data = buf + 8 + padded;
   for (size_t i = 0; i < n; i++) {
-    size_t bytes = arrays[i].count * dtype_size(arrays[i].dtype);
+    size_t bytes = arrays[i].count * xy_dtype_size(arrays[i].dtype);
     memcpy(data, arrays[i].data, bytes);
     data += bytes;
   }

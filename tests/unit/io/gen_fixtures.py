@@ -37,6 +37,8 @@ def main():
         ("mid.idx", "I32", [2], np.array([7, -8], dtype="<i4").tobytes()),
         ("big", "I64", [2, 1], np.array([2**40, -3], dtype="<i8").tobytes()),
         ("half", "BF16", [2], b"\x80\x3f\x00\x40"),
+        ("f16", "F16", [4], np.array([1.5, -2.0, 2.0**-24, 65504.0], dtype="<f2").tobytes()),
+        ("flags", "U8", [4], b"\x01\x00\x01\x01"),
     ]
     header, off, data = {}, 0, b""
     for i, (name, dtype, shape, raw) in enumerate(tensors):

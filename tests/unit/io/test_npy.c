@@ -318,11 +318,6 @@ static void test_missing_file(void **state)
 
 /* ------------------------------------------------------------------ writing */
 
-static size_t dtype_size(xy_dtype t)
-{
-  return t == XY_F32 || t == XY_I32 ? 4 : 8;
-}
-
 static void round_trip(xy_dtype dtype, int rank, const int64_t *shape)
 {
   xy_array a = {.dtype = dtype, .rank = rank, .count = 1};
@@ -330,7 +325,7 @@ static void round_trip(xy_dtype dtype, int rank, const int64_t *shape)
     a.shape[d] = shape[d];
     a.count *= (size_t)shape[d];
   }
-  size_t bytes = a.count * dtype_size(dtype);
+  size_t bytes = a.count * xy_dtype_size(dtype);
   unsigned char *data = malloc(bytes + 1);
   assert_non_null(data);
   for (size_t i = 0; i < bytes; i++)
@@ -379,6 +374,7 @@ static void test_round_trip(void **state)
     round_trip(t, 8, s8);
     round_trip(t, 2, big);
   }
+  round_trip(XY_F16, 2, s2); /* '<f2' */
 }
 
 static void test_write_header_text(void **state)
@@ -453,6 +449,9 @@ static void test_write_errors(void **state)
   a.rank = 9;
   io_check_error(xy_npy_write(path, &a, &err), &err, XY_E_USAGE, path, "bad rank 9");
   a.rank = 2;
+  a.dtype = XY_BF16;
+  io_check_error(xy_npy_write(path, &a, &err), &err, XY_E_USAGE, path, "has no .npy form");
+  a.dtype = XY_F32;
   a.shape[1] = -3;
   io_check_error(xy_npy_write(path, &a, &err), &err, XY_E_LIMIT, path, "too large or negative");
   free(path);

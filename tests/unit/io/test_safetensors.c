@@ -61,11 +61,11 @@ static void test_fixture_names(void **state)
   (void)state;
   char *path = io_fixture("small.safetensors");
   xy_safetensors *st = open_ok(path);
-  static const char *const want[] = {"zeta", "alpha", "mid.idx", "big", "half"};
-  assert_int_equal(xy_safetensors_count(st), 5);
-  for (size_t i = 0; i < 5; i++)
+  static const char *const want[] = {"zeta", "alpha", "mid.idx", "big", "half", "f16", "flags"};
+  assert_int_equal(xy_safetensors_count(st), 7);
+  for (size_t i = 0; i < 7; i++)
     assert_string_equal(xy_safetensors_name(st, i), want[i]);
-  assert_null(xy_safetensors_name(st, 5));
+  assert_null(xy_safetensors_name(st, 7));
   xy_safetensors_close(st);
   free(path);
 }
@@ -108,6 +108,17 @@ static void test_fixture_values(void **state)
   assert_true(((const int64_t *)v.data)[0] == (int64_t)1 << 40);
   assert_true(((const int64_t *)v.data)[1] == -3);
 
+  /* Half-width floats widen exactly. */
+  float f[4];
+  assert_int_equal(xy_safetensors_get(st, "half", &v, &err), XY_OK);
+  assert_int_equal(v.dtype, XY_BF16);
+  assert_int_equal(xy_array_to_f32(&v, f, 2, &err), XY_OK);
+  assert_true(f[0] == 1.0f && f[1] == 2.0f);
+  assert_int_equal(xy_safetensors_get(st, "f16", &v, &err), XY_OK);
+  assert_int_equal(v.dtype, XY_F16);
+  assert_int_equal(xy_array_to_f32(&v, f, 4, &err), XY_OK);
+  assert_true(f[0] == 1.5f && f[1] == -2.0f && f[2] == ldexpf(1.0f, -24) && f[3] == 65504.0f);
+
   xy_safetensors_close(st);
   free(path);
 }
@@ -119,8 +130,8 @@ static void test_unsupported_dtype(void **state)
   xy_safetensors *st = open_ok(path);
   xy_array v;
   xy_error err;
-  io_check_error(xy_safetensors_get(st, "half", &v, &err), &err, XY_E_PARSE, path,
-                 "tensor 'half' has dtype BF16");
+  io_check_error(xy_safetensors_get(st, "flags", &v, &err), &err, XY_E_PARSE, path,
+                 "tensor 'flags' has dtype U8");
   assert_null(v.data);
   xy_safetensors_close(st);
   free(path);
