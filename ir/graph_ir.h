@@ -12,7 +12,7 @@
 #include "util.h"
 
 #define IR_MAX_RANK XY_MAX_RANK
-#define IR_MAX_SLOTS 12
+#define IR_MAX_SLOTS 16 /* plstm_scan2d has 14 inputs */
 
 /* Where a thing was declared in the spec, for messages. line/col are 1-based; 0 if unknown. */
 typedef struct ir_srcpos {

@@ -541,6 +541,7 @@ kir_expr *kx_call(kir_builder *b, kir_func f, kir_expr *x, kir_expr *y, kir_expr
     e->a = x;
     e->b = y;
     e->c = z;
+    e->lanes = x->lanes; /* one-operand functions apply lane by lane to a vector */
   }
   return e;
 }
@@ -597,6 +598,18 @@ kir_expr *kx_hsum(kir_builder *b, kir_expr *v)
   kir_expr *e = new_expr(b, KE_HSUM, v->type);
   if (e)
     e->a = v;
+  return e;
+}
+
+kir_expr *kx_lane(kir_builder *b, kir_expr *v, int lane)
+{
+  if (!v || v->lanes == 1)
+    return v;
+  kir_expr *e = new_expr(b, KE_LANE, v->type);
+  if (e) {
+    e->a = v;
+    e->ival = lane;
+  }
   return e;
 }
 

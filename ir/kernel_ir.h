@@ -28,7 +28,9 @@ typedef enum kir_space { KIR_GLOBAL, KIR_LOCAL, KIR_PRIVATE } kir_space;
 
 /* Vectors: an expression, variable or private array element of KT_FLOAT may have lanes
  * 2, 4, 8 or 16 (1 is a scalar). Global and local arrays hold scalars; vectors move in and
- * out of them with vector loads and stores of consecutive elements. */
+ * out of them with vector loads and stores of consecutive elements. Float vectors take
+ * + - * / min max (a scalar operand is broadcast) and the one-operand math functions
+ * (exp, log, tanh, sqrt, fabs), lane by lane. */
 #define KIR_MAX_LANES 16
 
 typedef struct kir_array {
@@ -67,6 +69,7 @@ typedef enum kir_expr_kind {
   KE_VLOAD,   /* lanes consecutive elements of array id from index a */
   KE_SPLAT,   /* the scalar a in every lane */
   KE_HSUM,    /* the sum of a's lanes */
+  KE_LANE,    /* lane ival of the vector variable a */
 } kir_expr_kind;
 
 typedef struct kir_expr kir_expr;
@@ -226,6 +229,8 @@ kir_expr *kx_group(kir_builder *b, int axis);
 kir_expr *kx_vload(kir_builder *b, int array, kir_expr *idx, int lanes);
 kir_expr *kx_splat(kir_builder *b, kir_expr *x, int lanes);
 kir_expr *kx_hsum(kir_builder *b, kir_expr *v);
+/* One lane of a vector variable (a KE_VAR of lanes > 1), as a scalar. */
+kir_expr *kx_lane(kir_builder *b, kir_expr *v, int lane);
 
 static inline kir_expr *kx_add(kir_builder *b, kir_expr *x, kir_expr *y) { return kx_bin(b, KB_ADD, x, y); }
 static inline kir_expr *kx_sub(kir_builder *b, kir_expr *x, kir_expr *y) { return kx_bin(b, KB_SUB, x, y); }

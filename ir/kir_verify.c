@@ -56,6 +56,13 @@ static int check_expr(checker *c, const kir_expr *e)
     if (e->a->lanes != 1 || e->a->type != KT_FLOAT)
       return bad(c, "splat of a non-scalar or non-float", NULL);
     return XY_OK;
+  case KE_LANE:
+    if ((rc = check_expr(c, e->a)))
+      return rc;
+    if (e->a->kind != KE_VAR || e->a->lanes < 2 || e->a->type != KT_FLOAT || e->lanes != 1 ||
+        e->ival < 0 || e->ival >= e->a->lanes)
+      return bad(c, "lane of something other than a float vector variable, or out of range", NULL);
+    return XY_OK;
   case KE_HSUM:
     if ((rc = check_expr(c, e->a)))
       return rc;
@@ -114,8 +121,10 @@ static int check_expr(checker *c, const kir_expr *e)
       return bad(c, "operands with different lanes for ", kir_binop_name(op));
     if (e->lanes != (e->a->lanes > e->b->lanes ? e->a->lanes : e->b->lanes))
       return bad(c, "binary expression with the wrong lanes", NULL);
-    if (e->lanes > 1 && (op >= KB_LT || op == KB_REM || op == KB_MIN || op == KB_MAX || op == KB_DIV))
-      return bad(c, "vectors support only + - *: ", kir_binop_name(op));
+    if (e->lanes > 1 && (op >= KB_LT || op == KB_REM))
+      return bad(c, "vectors support only + - * / min max: ", kir_binop_name(op));
+    if (e->lanes > 1 && (op == KB_DIV || op == KB_MIN || op == KB_MAX) && e->type != KT_FLOAT)
+      return bad(c, "/ min max on vectors of non-floats: ", kir_binop_name(op));
     if (op == KB_REM && e->a->type != KT_INT)
       return bad(c, "remainder of floats", NULL);
     if (e->type != (op >= KB_LT ? KT_BOOL : e->a->type))
@@ -127,8 +136,10 @@ static int check_expr(checker *c, const kir_expr *e)
       return rc;
     if (e->a->type != KT_FLOAT)
       return bad(c, "math function of a non-float: ", kir_func_name((kir_func)e->id));
-    if (e->a->lanes != 1)
-      return bad(c, "math function of a vector: ", kir_func_name((kir_func)e->id));
+    if (e->a->lanes != 1 && e->id == KF_FMA)
+      return bad(c, "fma of a vector: ", kir_func_name((kir_func)e->id));
+    if (e->lanes != e->a->lanes)
+      return bad(c, "math function with the wrong lanes: ", kir_func_name((kir_func)e->id));
     if (e->id == KF_FMA) {
       if ((rc = check_expr(c, e->b)) || (rc = check_expr(c, e->c)))
         return rc;

@@ -1,4 +1,4 @@
-/* scan_topology.c: the edge-state view of sequences and DAGs (see scan_topology.h). */
+/* scan_topology.c: the edge-state view of sequences, grids and DAGs (see scan_topology.h). */
 #include "scan_topology.h"
 
 #include <stdlib.h>
@@ -10,6 +10,14 @@ static int64_t *new_ids(int64_t n)
   if (n < 0 || !xy_mul_size((size_t)n + 1, sizeof(int64_t), &bytes))
     return NULL;
   return malloc(bytes);
+}
+
+/* Slots start at 0: the one tensor of a sequence or DAG. */
+static int *new_slots(int64_t n)
+{
+  if (n < 0)
+    return NULL;
+  return calloc((size_t)n + 1, sizeof(int));
 }
 
 int build_csr(const int64_t *key, int64_t n_items, int64_t n_keys, int64_t **start,
@@ -77,6 +85,13 @@ void scan_topology_free(scan_topology *t)
   free(t->arc_src);
   free(t->arc_dst);
   free(t->t_row);
+  free(t->s_slot);
+  free(t->m_slot);
+  free(t->t_slot);
+  free(t->init_row);
+  free(t->init_slot);
+  free(t->fin_row);
+  free(t->fin_slot);
   free(t->topo);
   free(t->in_start);
   free(t->in_edges);
@@ -99,9 +114,21 @@ static bool alloc_topology(scan_topology *t, int64_t nodes, int64_t edges, int64
   t->arc_src = new_ids(arcs);
   t->arc_dst = new_ids(arcs);
   t->t_row = new_ids(arcs);
+  t->s_slot = new_slots(edges);
+  t->m_slot = new_slots(edges);
+  t->t_slot = new_slots(arcs);
+  t->init_row = new_ids(edges);
+  t->init_slot = new_slots(edges);
+  t->fin_row = new_ids(edges);
+  t->fin_slot = new_slots(edges);
   t->topo = new_ids(nodes);
-  return t->tail && t->head && t->s_row && t->m_row && t->arc_src && t->arc_dst && t->t_row &&
-         t->topo;
+  if (!(t->tail && t->head && t->s_row && t->m_row && t->arc_src && t->arc_dst && t->t_row &&
+        t->s_slot && t->m_slot && t->t_slot && t->init_row && t->init_slot && t->fin_row &&
+        t->fin_slot && t->topo))
+    return false;
+  for (int64_t e = 0; e < edges; e++)
+    t->init_row[e] = t->fin_row[e] = -1;
+  return true;
 }
 
 /* Chain: edge 0 enters node 0 (it holds C_initial), edge t+1 leaves node t, and edge L
@@ -125,8 +152,8 @@ static bool build_sequence(const ir_graph *g, scan_topology *t)
   }
   for (int64_t n = 0; n < L; n++)
     t->topo[n] = n;
-  t->initial_edge = 0;
-  t->final_edge = L;
+  t->init_row[0] = 0;
+  t->fin_row[L] = 0;
   return true;
 }
 
@@ -146,8 +173,102 @@ static bool build_dag(const ir_graph *g, scan_topology *t)
     t->arc_dst[a] = d->arc_dst[a];
     t->t_row[a] = a;
   }
-  t->initial_edge = t->final_edge = -1;
   return true;
+}
+
+/* Grid in orientation o: position (x', y') along the reversed grid is the cell
+ * (fx(x'), fy(y')). Cell n has edges 2n (r: towards x'+1) and 2n+1 (d: towards y'+1); the
+ * left border edge of row y' is 2P + y', the top border edge of column x' is 2P + Y + x'.
+ * The arcs of cell n are 4n + {l->r, u->d, l->d, u->r}. */
+static bool build_grid2d(int64_t X, int64_t Y, int o, bool oriented_rows, scan_topology *t)
+{
+  int64_t P = X * Y, E = 2 * P + X + Y, base = oriented_rows ? o * P : 0;
+  if (!alloc_topology(t, P, E, 4 * P))
+    return false;
+#define CELL(xp, yp) (((o & 1) ? X - 1 - (xp) : (xp)) * Y + ((o & 2) ? Y - 1 - (yp) : (yp)))
+  for (int64_t xp = 0; xp < X; xp++)
+    for (int64_t yp = 0; yp < Y; yp++) {
+      int64_t n = CELL(xp, yp);
+      t->topo[xp * Y + yp] = n;
+      int64_t r = 2 * n, d = 2 * n + 1;
+      t->tail[r] = t->tail[d] = n;
+      t->head[r] = xp + 1 < X ? CELL(xp + 1, yp) : -1;
+      t->head[d] = yp + 1 < Y ? CELL(xp, yp + 1) : -1;
+      t->s_row[r] = t->s_row[d] = base + n;
+      t->s_slot[r] = SCAN_S_R;
+      t->s_slot[d] = SCAN_S_D;
+      if (xp + 1 == X) {
+        t->fin_row[r] = yp;
+        t->fin_slot[r] = SCAN_RIGHT;
+      }
+      if (yp + 1 == Y) {
+        t->fin_row[d] = xp;
+        t->fin_slot[d] = SCAN_BOTTOM;
+      }
+      /* The edges entering n: the r-edge of the cell before it along x', or the border. */
+      int64_t l = xp > 0 ? 2 * CELL(xp - 1, yp) : 2 * P + yp;
+      int64_t u = yp > 0 ? 2 * CELL(xp, yp - 1) + 1 : 2 * P + Y + xp;
+      t->m_row[l] = t->m_row[u] = base + n;
+      t->m_slot[l] = SCAN_M_L;
+      t->m_slot[u] = SCAN_M_U;
+      static const int slots[4] = {SCAN_T_RL, SCAN_T_DU, SCAN_T_DL, SCAN_T_RU};
+      const int64_t src[4] = {l, u, l, u}, dst[4] = {r, d, d, r};
+      for (int k = 0; k < 4; k++) {
+        t->arc_src[4 * n + k] = src[k];
+        t->arc_dst[4 * n + k] = dst[k];
+        t->t_row[4 * n + k] = base + n;
+        t->t_slot[4 * n + k] = slots[k];
+      }
+    }
+  for (int64_t yp = 0; yp < Y; yp++) {
+    int64_t e = 2 * P + yp;
+    t->tail[e] = -1;
+    t->head[e] = CELL(0, yp);
+    t->s_row[e] = -1;
+    t->init_row[e] = yp;
+    t->init_slot[e] = SCAN_LEFT;
+  }
+  for (int64_t xp = 0; xp < X; xp++) {
+    int64_t e = 2 * P + Y + xp;
+    t->tail[e] = -1;
+    t->head[e] = CELL(xp, 0);
+    t->s_row[e] = -1;
+    t->init_row[e] = xp;
+    t->init_slot[e] = SCAN_TOP;
+  }
+  /* Edges leaving the grid are read by no node. */
+  for (int64_t e = 0; e < 2 * P; e++)
+    if (t->head[e] < 0)
+      t->m_row[e] = -1;
+#undef CELL
+  return true;
+}
+
+static int finish_topology(scan_topology *t, xy_error *err)
+{
+  if (build_csr(t->head, t->n_edges, t->n_nodes, &t->in_start, &t->in_edges) ||
+      build_csr(t->tail, t->n_edges, t->n_nodes, &t->out_start, &t->out_edges) ||
+      build_csr(t->arc_dst, t->n_arcs, t->n_edges, &t->arc_in_start, &t->arcs_in)) {
+    scan_topology_free(t);
+    return xy_fail(err, XY_E_NOMEM, "out of memory building the scan topology");
+  }
+  return XY_OK;
+}
+
+int scan_topology_grid2d(int64_t X, int64_t Y, int o, bool oriented_rows, scan_topology *t,
+                         xy_error *err)
+{
+  memset(t, 0, sizeof *t);
+  int64_t P, E;
+  if (X < 1 || Y < 1 || o < 0 || o > 3 || !xy_mul_i64(X, Y, &P) || !xy_mul_i64(P, 4, &E) ||
+      !xy_add_i64(E, X + Y, &E))
+    return xy_fail(err, XY_E_LIMIT, "grid %lld x %lld is too large for the interpreter",
+                   (long long)X, (long long)Y);
+  if (!build_grid2d(X, Y, o, oriented_rows, t)) {
+    scan_topology_free(t);
+    return xy_fail(err, XY_E_NOMEM, "out of memory building the scan topology");
+  }
+  return finish_topology(t, err);
 }
 
 int scan_topology_build(const ir_graph *g, scan_topology *t, xy_error *err)
@@ -161,6 +282,8 @@ int scan_topology_build(const ir_graph *g, scan_topology *t, xy_error *err)
   case IR_GRAPH_DAG:
     ok = build_dag(g, t);
     break;
+  case IR_GRAPH_GRID2D:
+    return scan_topology_grid2d(g->rows, g->cols, 0, false, t, err);
   default:
     return xy_fail(err, XY_E_SPEC, "scans over this graph kind are not supported yet");
   }
@@ -168,14 +291,11 @@ int scan_topology_build(const ir_graph *g, scan_topology *t, xy_error *err)
     scan_topology_free(t);
     return xy_fail(err, XY_E_NOMEM, "out of memory building the scan topology");
   }
-  if (build_csr(t->head, t->n_edges, t->n_nodes, &t->in_start, &t->in_edges) ||
-      build_csr(t->tail, t->n_edges, t->n_nodes, &t->out_start, &t->out_edges) ||
-      build_csr(t->arc_dst, t->n_arcs, t->n_edges, &t->arc_in_start, &t->arcs_in)) {
-    scan_topology_free(t);
-    return xy_fail(err, XY_E_NOMEM, "out of memory building the scan topology");
-  }
+  int rc = finish_topology(t, err);
+  if (rc)
+    return rc;
   if (g->kind == IR_GRAPH_DAG) {
-    int rc = dag_topo_order(&g->dag, t->in_start, t->in_edges, t->out_start, t->out_edges,
+    rc = dag_topo_order(&g->dag, t->in_start, t->in_edges, t->out_start, t->out_edges,
                             t->topo, err);
     if (rc) {
       scan_topology_free(t);

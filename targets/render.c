@@ -172,6 +172,16 @@ static void expr(render *r, const kir_expr *e, int min_prec)
     expr_in(r, e->a, P_LOWEST);
     xy_buf_putc(out, ')');
     break;
+  case KE_LANE:
+    if (r->d->vector_calls) { /* C99: the prelude's lane macro */
+      xy_buf_printf(out, "XY_LANE%d(", e->a->lanes);
+      expr_in(r, e->a, P_LOWEST);
+      xy_buf_printf(out, ", %d)", (int)e->ival);
+    } else {
+      expr_in(r, e->a, P_PRIMARY);
+      xy_buf_printf(out, ".s%x", (unsigned)e->ival);
+    }
+    break;
   case KE_HSUM:
     xy_buf_printf(out, "xy_hsum%d(", e->a->lanes);
     expr_in(r, e->a, P_LOWEST);
@@ -187,7 +197,10 @@ static void expr(render *r, const kir_expr *e, int min_prec)
     }
     break;
   case KE_CALL:
-    xy_buf_printf(out, "%s(", r->d->funcs[e->id]);
+    if (e->lanes > 1 && r->d->vector_calls) /* C99: helpers of the vector prelude */
+      xy_buf_printf(out, "xy_%s%d(", kir_func_name((kir_func)e->id), e->lanes);
+    else
+      xy_buf_printf(out, "%s(", r->d->funcs[e->id]);
     expr_in(r, e->a, P_LOWEST);
     if (e->b) {
       xy_buf_puts(out, ", ");
@@ -208,19 +221,26 @@ static void expr(render *r, const kir_expr *e, int min_prec)
     break;
   case KE_BINARY: {
     kir_binop op = (kir_binop)e->id;
-    if (op == KB_MIN || op == KB_MAX) {
+    if ((op == KB_MIN || op == KB_MAX) && !(e->lanes > 1 && r->d->vector_calls)) {
       bool f = e->type == KT_FLOAT;
       const char *fn = op == KB_MIN ? (f ? r->d->flt_min : r->d->int_min)
                                     : (f ? r->d->flt_max : r->d->int_max);
       xy_buf_printf(out, "%s(", fn);
-      expr_in(r, e->a, P_LOWEST);
-      xy_buf_puts(out, ", ");
-      expr_in(r, e->b, P_LOWEST);
+      if (e->lanes > 1) { /* vector forms: both operands vectors */
+        vector_operand(r, e->a, e->lanes);
+        xy_buf_puts(out, ", ");
+        vector_operand(r, e->b, e->lanes);
+      } else {
+        expr_in(r, e->a, P_LOWEST);
+        xy_buf_puts(out, ", ");
+        expr_in(r, e->b, P_LOWEST);
+      }
       xy_buf_putc(out, ')');
       break;
     }
     if (e->lanes > 1 && r->d->vector_calls) {
-      static const char *const fn[] = {[KB_ADD] = "add", [KB_SUB] = "sub", [KB_MUL] = "mul"};
+      static const char *const fn[] = {[KB_ADD] = "add", [KB_SUB] = "sub", [KB_MUL] = "mul",
+                                       [KB_DIV] = "div", [KB_MIN] = "min", [KB_MAX] = "max"};
       xy_buf_printf(out, "xy_%s%d(", fn[op], e->lanes);
       vector_operand(r, e->a, e->lanes);
       xy_buf_puts(out, ", ");
@@ -248,6 +268,8 @@ static bool expr_equal(const kir_expr *a, const kir_expr *b)
   case KE_INT:
   case KE_GROUP_ID:
     return a->ival == b->ival;
+  case KE_LANE:
+    return a->ival == b->ival && expr_equal(a->a, b->a);
   case KE_FLOAT:
     return a->fval == b->fval;
   default:
@@ -575,12 +597,31 @@ static void c99_vectors(unsigned used, xy_buf *out)
       "XY_HELPER void xy_store%d(float *p, xy_float%d v) { memcpy(p, &v, sizeof v); }\n"
       "XY_HELPER xy_float%d xy_splat%d(float x) { xy_float%d v; for (int i = 0; i < %d; ++i) XY_LANE%d(v, i) = x; return v; }\n",
       n, n, n, n, n, n, n, n, n, n);
-    static const char *const ops[][2] = {{"add", "+"}, {"sub", "-"}, {"mul", "*"}};
-    for (int o = 0; o < 3; o++)
+    static const char *const ops[][2] = {{"add", "+"}, {"sub", "-"}, {"mul", "*"}, {"div", "/"}};
+    for (int o = 0; o < 4; o++)
       xy_buf_printf(out,
         "XY_HELPER xy_float%d xy_%s%d(xy_float%d a, xy_float%d b)\n{\n#if XY_GNU_VECTORS\n"
         "  return a %s b;\n#else\n  for (int i = 0; i < %d; ++i) a.v[i] = a.v[i] %s b.v[i];\n"
         "  return a;\n#endif\n}\n", n, ops[o][0], n, n, n, ops[o][1], n, ops[o][1]);
+    /* min, max and the math functions lane by lane, through arrays: clang compiles a loop
+     * over the lanes of a vector value about 4 times slower */
+    static const char *const lanewise[][2] = {{"min", "fminf"}, {"max", "fmaxf"}};
+    for (int o = 0; o < 2; o++)
+      xy_buf_printf(out,
+        "XY_HELPER xy_float%d xy_%s%d(xy_float%d a, xy_float%d b)\n{\n"
+        "  float s[%d], t[%d];\n  memcpy(s, &a, sizeof s);\n  memcpy(t, &b, sizeof t);\n"
+        "  for (int i = 0; i < %d; ++i) s[i] = %s(s[i], t[i]);\n"
+        "  memcpy(&a, s, sizeof s);\n  return a;\n}\n",
+        n, lanewise[o][0], n, n, n, n, n, n, lanewise[o][1]);
+    static const char *const funcs[][2] = {{"exp", "expf"}, {"log", "logf"}, {"tanh", "tanhf"},
+                                           {"sqrt", "sqrtf"}, {"fabs", "fabsf"}};
+    for (int o = 0; o < 5; o++)
+      xy_buf_printf(out,
+        "XY_HELPER xy_float%d xy_%s%d(xy_float%d a)\n{\n"
+        "  float s[%d];\n  memcpy(s, &a, sizeof s);\n"
+        "  for (int i = 0; i < %d; ++i) s[i] = %s(s[i]);\n"
+        "  memcpy(&a, s, sizeof s);\n  return a;\n}\n",
+        n, funcs[o][0], n, n, n, n, funcs[o][1]);
     if (n == 2)
       xy_buf_puts(out, "XY_HELPER float xy_hsum2(xy_float2 v) { return XY_LANE2(v, 0) + XY_LANE2(v, 1); }\n");
     else

@@ -699,7 +699,7 @@ static int expand_2d(lay *ly)
 {
   const layer_opts *o = &ly->o;
   int64_t H = o->heads, D = ly->D, ch = 4 * H;
-  int64_t one[] = {1, 1, 1};
+  int64_t one[] = {1, 1, 1, 1};
   int c, q, k, v, rc;
   if ((rc = convolution(ly, &c)) || (rc = qkv(ly, "query", c, o->DK, 1, &q)) ||
       (rc = qkv(ly, "key", c, o->DK, 1, &k)) || (rc = qkv(ly, "value_", ly->x, o->DV, 1, &v)))

@@ -32,7 +32,7 @@ void jend(kir_builder *b, int64_t n);
 /* A temporary buffer of count floats (count checked against 32-bit indexing). */
 int lower_temp(lower_ctx *lc, const char *name, int64_t count);
 
-/* Name "<op>_<what>" for kernels and temporaries. */
+/* Name "<op>_<what>" for kernels and temporaries, made a C identifier. */
 const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what);
 
 /* The buffer bound to an op's input or output slot (-1 when the slot is empty). */
@@ -60,5 +60,14 @@ int64_t pow2_ceil(int64_t n);
 
 /* Work-items per group for a parfor over about n items on this device. */
 int lower_wg(const lower_ctx *lc, int64_t n);
+
+/* The schedule knobs every scan's cost model picks the same way (parallelize_scans.c):
+ * the vector width along the value dimension (the option, else 16 on CPUs and 4 elsewhere,
+ * halved until it divides DV; 1 unless JV = JT = JO = 1), the register rows (the option,
+ * else 4 on CPUs and 2 elsewhere) and the work-group size for about n items (the option
+ * when the device allows it, else n rounded up to a power of two, capped). */
+int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d);
+int64_t pick_rows(const xy_compile_options *opt);
+int64_t cap_wg(const xy_compile_options *opt, int64_t n);
 
 #endif /* XY_LOWER_H */

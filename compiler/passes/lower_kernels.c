@@ -1,5 +1,6 @@
 /* lower_kernels.c: the lowering pass. Every tensor gets a buffer (inputs and outputs keep
  * their position in the model's lists); each op is handed to the lowering of its form. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,12 @@ const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what)
 {
   char buf[256];
   snprintf(buf, sizeof buf, "%s_%s", op->name, what);
+  /* a C identifier: the ops of a layer are named "<layer>.<part>" */
+  for (char *p = buf; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_')
+      *p = '_';
+  if (isdigit((unsigned char)buf[0]))
+    buf[0] = '_';
   const char *s = xy_arena_strdup(&lc->k->arena, buf);
   return s ? s : what;
 }

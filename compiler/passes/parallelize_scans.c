@@ -11,7 +11,7 @@
  * makes the code fast (PoCL: 3 GFLOP/s scalar, 100 with float16); float4 on GPUs, for
  * coalesced 16-byte loads, and on devices nobody named. It must divide DV; the J = 1
  * layouts are contiguous. */
-static int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
+int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
 {
   if (d->JV != 1 || d->JT != 1 || d->JO != 1)
     return 1;
@@ -21,12 +21,12 @@ static int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d)
   return lanes;
 }
 
-static int64_t pick_rows(const xy_compile_options *opt)
+int64_t pick_rows(const xy_compile_options *opt)
 {
   return opt->rows > 0 ? opt->rows : opt->device.is_cpu ? 4 : 2;
 }
 
-static int64_t cap_wg(const xy_compile_options *opt, int64_t n)
+int64_t cap_wg(const xy_compile_options *opt, int64_t n)
 {
   if (opt->wg > 0 && (uint64_t)opt->wg <= opt->device.max_work_group_size)
     return opt->wg;

@@ -92,9 +92,9 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
   co.lanes = c->lanes;
   co.rows = c->rows;
   co.wg = c->wg;
-  if (c->target == XY_TARGET_C)
+  if (c->target == XY_TARGET_C && !c->portable)
     xy_device_limits_host(&co.device);
-  if (c->target == XY_TARGET_OPENCL && shared_ctx) {
+  if (c->target == XY_TARGET_OPENCL && shared_ctx && !c->portable) {
     const xrt_device_info *d = xrt_context_device(shared_ctx);
     co.device.local_mem_bytes = d->local_mem_bytes;
     co.device.max_work_group_size = d->max_work_group_size;

@@ -19,6 +19,8 @@ typedef struct harness_case {
   const char *form;          /* NULL: the cost model decides */
   int64_t chunk;             /* 0: the cost model decides */
   int lanes, rows, wg;       /* schedule knobs; 0: the cost model decides */
+  bool portable;             /* compile for a device nobody named (the portable schedule:
+                                GPU-like groups, local-memory tiles), run on this one */
   uint64_t seed;
   const char *const *overrides;
   size_t n_overrides;
