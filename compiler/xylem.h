@@ -211,7 +211,8 @@ void xy_device_limits_host(xy_device_limits *dev);
 typedef struct xy_compile_options {
   xy_target target;
   const char *form;        /* NULL or "auto": the cost model picks; else a form name */
-  int64_t chunk;           /* 0: picked by the cost model; else the chunk size of 1D scans */
+  int64_t chunk;           /* 0: picked by the cost model; else the chunk size of 1D scans
+                              and the tile side of 2D scans */
   int lanes;               /* 0: auto; else the vector width (1, 2, 4, 8, 16) */
   int rows;                /* 0: auto; else the rows a work-item keeps in registers (1..16) */
   int wg;                  /* 0: auto; else work-items per group of the scans' main kernels */

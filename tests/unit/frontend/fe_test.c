@@ -135,6 +135,7 @@ int main(void)
   failed += run_locate_tests();
   failed += run_spec_tests();
   failed += run_dag_tests();
+  failed += run_layer_tests();
   free_paths();
   return failed ? 1 : 0;
 }

@@ -40,5 +40,6 @@ void expect_dag_error(const char *path, const xy_limits *limits, int code,
 int run_spec_tests(void);
 int run_dag_tests(void);
 int run_locate_tests(void);
+int run_layer_tests(void);
 
 #endif /* XY_FE_TEST_H */
