@@ -21,9 +21,13 @@ static const ir_shape *slot_shape(const ir_module *m, const ir_op *op, int slot)
 }
 
 /* "plstm_scan2d 's': k has shape [..], expected [..] (why)" */
-static int expect(const ir_op *op, int slot, const ir_shape *got, int rank, const int64_t *want,
+static int expect(const ir_module *m, const ir_op *op, int slot, int rank, const int64_t *want,
                   const char *why, xy_error *err)
 {
+  const ir_shape *got = slot_shape(m, op, slot);
+  if (!got)
+    return xy_fail(err, XY_E_SHAPE, "%s '%s': input %s is missing", op_kind(op), op->name,
+                   ir_op_info_of(op->code)->in_names[slot]);
   bool ok = got->rank == rank;
   for (int i = 0; ok && i < rank; i++)
     ok = got->d[i] == want[i];
@@ -86,7 +90,7 @@ static int read_dims(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_er
 }
 
 /* Gates: [B,(4,)X,Y, per-cell dims...]. */
-static int expect_gate(const plstm2d_dims *d, const ir_op *op, int slot, const ir_shape *got,
+static int expect_gate(const plstm2d_dims *d, const ir_module *m, const ir_op *op, int slot,
                        const int64_t *cell, int cell_rank, const char *why, xy_error *err)
 {
   int64_t want[IR_MAX_RANK];
@@ -98,7 +102,7 @@ static int expect_gate(const plstm2d_dims *d, const ir_op *op, int slot, const i
   want[r++] = d->Y;
   for (int i = 0; i < cell_rank; i++)
     want[r++] = cell[i];
-  return expect(op, slot, got, r, want, why, err);
+  return expect(m, op, slot, r, want, why, err);
 }
 
 int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_error *err)
@@ -133,23 +137,23 @@ int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_err
   int64_t wv[] = {d->B, d->X, d->Y, d->DV, d->JV};
   int64_t wd[] = {d->B, d->X, d->Y, d->JO, d->JQ, d->JK, d->JV};
   int64_t cs[] = {d->JT, d->JK, d->JV}, ct[] = {d->JT, d->JT}, cm[] = {d->JO, d->JQ, d->JT};
-  if ((rc = expect(op, S_Q, slot_shape(m, op, S_Q), 5, wq, why, err)) ||
-      (rc = expect(op, S_K, slot_shape(m, op, S_K), 5, wk, why, err)) ||
-      (rc = expect(op, S_V, slot_shape(m, op, S_V), 5, wv, why, err)) ||
-      (rc = expect(op, S_D, slot_shape(m, op, S_D), 7, wd, why, err)))
+  if ((rc = expect(m, op, S_Q, 5, wq, why, err)) ||
+      (rc = expect(m, op, S_K, 5, wk, why, err)) ||
+      (rc = expect(m, op, S_V, 5, wv, why, err)) ||
+      (rc = expect(m, op, S_D, 7, wd, why, err)))
     return rc;
   static const int s_slots[] = {S_SR, S_SD}, t_slots[] = {S_TRL, S_TDU, S_TDL, S_TRU};
   static const int m_slots[] = {S_ML, S_MU};
   for (int i = 0; i < 2; i++)
-    if ((rc = expect_gate(d, op, s_slots[i], slot_shape(m, op, s_slots[i]), cs, 3, why, err)))
+    if ((rc = expect_gate(d, m, op, s_slots[i], cs, 3, why, err)))
       return rc;
   for (int i = 0; i < 4; i++) {
     const ir_shape *s = slot_shape(m, op, t_slots[i]);
-    if (s && (rc = expect_gate(d, op, t_slots[i], s, ct, 2, why, err)))
+    if (s && (rc = expect_gate(d, m, op, t_slots[i], ct, 2, why, err)))
       return rc;
   }
   for (int i = 0; i < 2; i++)
-    if ((rc = expect_gate(d, op, m_slots[i], slot_shape(m, op, m_slots[i]), cm, 3, why, err)))
+    if ((rc = expect_gate(d, m, op, m_slots[i], cm, 3, why, err)))
       return rc;
   d->has_dl = op->in[S_TDL] >= 0;
   d->has_ru = op->in[S_TRU] >= 0;
@@ -160,10 +164,10 @@ int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_err
   int64_t wl[] = {d->B, d->Y, d->DK, d->DV, d->JT}, wt[] = {d->B, d->X, d->DK, d->DV, d->JT};
   d->has_left = op->in[S_CL] >= 0;
   d->has_top = op->in[S_CT] >= 0;
-  if (d->has_left && (rc = expect(op, S_CL, slot_shape(m, op, S_CL), 5, wl,
+  if (d->has_left && (rc = expect(m, op, S_CL, 5, wl,
                                   "[B,Y,DK,DV,JT]: one state per row y", err)))
     return rc;
-  if (d->has_top && (rc = expect(op, S_CT, slot_shape(m, op, S_CT), 5, wt,
+  if (d->has_top && (rc = expect(m, op, S_CT, 5, wt,
                                  "[B,X,DK,DV,JT]: one state per column x", err)))
     return rc;
   d->has_right = op->out[O_CR] >= 0;
