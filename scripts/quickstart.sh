@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: set up, build, then compile the two sample specs and run them on the default
-# OpenCL device (PoCL on the CPU), printing each output's summary and its max error against
-# the float64 reference interpreter.
+# The main job: set up, build, then compile the sample specs (a 1D scan, a batch of DAGs and
+# the full pLSTM layer on a 16x16 grid of patches) and run them on the default OpenCL device
+# (PoCL on the CPU), printing each output's summary and its max error against the float64
+# reference interpreter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,3 +22,10 @@ for spec in samples/scan1d.json samples/scan_dag.json; do
   "$xylem" compile "$spec" -o build/packages
   "$xylem" check "$spec" --seed 1
 done
+
+# A whole layer with weights from a safetensors file (random here; a trained model's file
+# with the reference's tensor names works the same way).
+echo
+"$xylem" weights samples/plstm2d_p.json -o build/plstm2d_p.safetensors --seed 1
+"$xylem" compile samples/plstm2d_p.json -o build/packages
+"$xylem" check samples/plstm2d_p.json --weights build/plstm2d_p.safetensors --seed 1

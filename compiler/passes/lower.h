@@ -69,5 +69,8 @@ int lower_wg(const lower_ctx *lc, int64_t n);
 int64_t pick_lanes(const xy_compile_options *opt, const plstm_dims *d);
 int64_t pick_rows(const xy_compile_options *opt);
 int64_t cap_wg(const xy_compile_options *opt, int64_t n);
+/* The local memory a kernel may declare: the device's, less a reserve for what the driver
+ * adds of its own (NVIDIA's OpenCL adds a few bytes to a kernel that fills all 48 KiB). */
+uint64_t local_budget(const xy_compile_options *opt);
 
 #endif /* XY_LOWER_H */

@@ -493,7 +493,7 @@ static int plan_single(lower_ctx *lc, const ir_op *op, const p2d_plan *p, splan 
     sp->RT = p->RB;
   if (p->P < sp->RT)
     sp->RT = (p->P + p->RB - 1) / p->RB * p->RB;
-  uint64_t have = lc->opt->device.local_mem_bytes;
+  uint64_t have = local_budget(lc->opt);
   sp->ST = sp->Ps;
   while (sp->ST > sp->VS && p2d_single_local_bytes(d, sp->RT, sp->ST) > have)
     sp->ST = (sp->ST / sp->VS + 1) / 2 * sp->VS;
@@ -502,7 +502,7 @@ static int plan_single(lower_ctx *lc, const ir_op *op, const p2d_plan *p, splan 
   uint64_t need = p2d_single_local_bytes(d, sp->RT, sp->ST);
   if (need > have)
     return xy_fail(lc->err, XY_E_DEVICE,
-                   "'%s': the single form needs %llu bytes of local memory, the device has %llu",
+                   "'%s': the single form needs %llu bytes of local memory, a kernel may use %llu on this device",
                    op->name, (unsigned long long)need, (unsigned long long)have);
   sp->NBLK = (p->P + sp->ST - 1) / sp->ST;
   return XY_OK;

@@ -468,11 +468,11 @@ int lower_plstm2d_tiled(lower_ctx *lc, const ir_op *op, p2d_plan *p)
   while (p->RB > 1 && (d->DK % p->RB != 0 || p->PT % p->RB != 0))
     p->RB /= 2;
   uint64_t need = p2d_tile_local_bytes(d, p->TX, p->TY, p->VL);
-  if (need > lc->opt->device.local_mem_bytes)
+  if (need > local_budget(lc->opt))
     return xy_fail(lc->err, XY_E_DEVICE,
-                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, the device has %llu "
+                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, a kernel may use %llu on this device "
                    "(choose a smaller --chunk)", op->name, (long long)p->TX, (long long)p->TY,
-                   (unsigned long long)need, (unsigned long long)lc->opt->device.local_mem_bytes);
+                   (unsigned long long)need, (unsigned long long)local_budget(lc->opt));
   bool borders = p->NT > 1 || d->has_left || d->has_top || d->has_right || d->has_bottom;
   bool entry = p->NT > 1 || d->has_left || d->has_top;
   p2d_borders bb = {.Tbar = -1, .dC = -1, .Rf = -1, .Df = -1};

@@ -38,7 +38,7 @@ static int64_t pick_tile(const xy_compile_options *opt, const plstm2d_dims *d, i
 {
   int64_t side = 8;
   while (side > 1 && p2d_tile_local_bytes(d, side < d->X ? side : d->X, side < d->Y ? side : d->Y,
-                                          (int)lanes) > opt->device.local_mem_bytes)
+                                          (int)lanes) > local_budget(opt))
     side /= 2;
   return side;
 }
@@ -108,11 +108,11 @@ int schedule_plstm2d(const pass_state *ps, ir_op *op, ir_form forced, xy_error *
   s->chunk = opt->chunk > 0 ? opt->chunk : pick_tile(opt, &d, s->lanes);
   int64_t tx = s->chunk < d.X ? s->chunk : d.X, ty = s->chunk < d.Y ? s->chunk : d.Y;
   uint64_t need = p2d_tile_local_bytes(&d, tx, ty, (int)s->lanes);
-  if (need > opt->device.local_mem_bytes)
+  if (need > local_budget(opt))
     return xy_fail(err, XY_E_DEVICE,
-                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, the device has %llu "
+                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, a kernel may use %llu on this device "
                    "(choose a smaller --chunk)", op->name, (long long)tx, (long long)ty,
-                   (unsigned long long)need, (unsigned long long)opt->device.local_mem_bytes);
+                   (unsigned long long)need, (unsigned long long)local_budget(opt));
   /* On a CPU a few work-items carry wide vectors; a GPU wants a tile's state elements. */
   s->wg = cap_wg(opt, opt->device.is_cpu ? 8 : d.DK * cols);
   return XY_OK;
