@@ -72,5 +72,9 @@ int64_t cap_wg(const xy_compile_options *opt, int64_t n);
 /* The local memory a kernel may declare: the device's, less a reserve for what the driver
  * adds of its own (NVIDIA's OpenCL adds a few bytes to a kernel that fills all 48 KiB). */
 uint64_t local_budget(const xy_compile_options *opt);
+/* The error for a kernel whose local memory does not fit: "'OP': WHAT needs N bytes of
+ * local memory; the device has M, of which a kernel may use K (HINT)". Returns XY_E_DEVICE. */
+int local_overflow(xy_error *err, const xy_compile_options *opt, const char *op,
+                   const char *what, uint64_t need, const char *hint);
 
 #endif /* XY_LOWER_H */

@@ -501,9 +501,8 @@ static int plan_single(lower_ctx *lc, const ir_op *op, const p2d_plan *p, splan 
     sp->RT -= p->RB;
   uint64_t need = p2d_single_local_bytes(d, sp->RT, sp->ST);
   if (need > have)
-    return xy_fail(lc->err, XY_E_DEVICE,
-                   "'%s': the single form needs %llu bytes of local memory, a kernel may use %llu on this device",
-                   op->name, (unsigned long long)need, (unsigned long long)have);
+    return local_overflow(lc->err, lc->opt, op->name, "the single form", need,
+                          "choose another --form");
   sp->NBLK = (p->P + sp->ST - 1) / sp->ST;
   return XY_OK;
 }

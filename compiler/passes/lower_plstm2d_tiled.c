@@ -14,6 +14,8 @@
  * into out after the first. With every J = 1 and vectors, q.k runs on VS source lanes
  * against the tile's keys transposed in local memory (as the 1D chunkwise form does).
  */
+#include <stdio.h>
+
 #include "lower_expr.h"
 #include "lower_plstm2d.h"
 
@@ -468,11 +470,11 @@ int lower_plstm2d_tiled(lower_ctx *lc, const ir_op *op, p2d_plan *p)
   while (p->RB > 1 && (d->DK % p->RB != 0 || p->PT % p->RB != 0))
     p->RB /= 2;
   uint64_t need = p2d_tile_local_bytes(d, p->TX, p->TY, p->VL);
-  if (need > local_budget(lc->opt))
-    return xy_fail(lc->err, XY_E_DEVICE,
-                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, a kernel may use %llu on this device "
-                   "(choose a smaller --chunk)", op->name, (long long)p->TX, (long long)p->TY,
-                   (unsigned long long)need, (unsigned long long)local_budget(lc->opt));
+  if (need > local_budget(lc->opt)) {
+    char what[64];
+    snprintf(what, sizeof what, "a %lld x %lld tile", (long long)p->TX, (long long)p->TY);
+    return local_overflow(lc->err, lc->opt, op->name, what, need, "choose a smaller --chunk");
+  }
   bool borders = p->NT > 1 || d->has_left || d->has_top || d->has_right || d->has_bottom;
   bool entry = p->NT > 1 || d->has_left || d->has_top;
   p2d_borders bb = {.Tbar = -1, .dC = -1, .Rf = -1, .Df = -1};

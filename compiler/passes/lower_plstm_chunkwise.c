@@ -574,13 +574,12 @@ int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op)
     p.RB /= 2;
   p.fast = p.VL > 1 && all_j_one(d);
   p.VS = p.VL < p.P ? p.VL : (int)p.P;
-  if (chunk_local_bytes(d, p.BT, p.VL) > local_budget(lc->opt))
-    return xy_fail(lc->err, XY_E_DEVICE,
-                   "'%s': chunk %lld needs %llu bytes of local memory; a kernel may use %llu on this device "
-                   "(choose a smaller --chunk)",
-                   op->name, (long long)op->sched.chunk,
-                   (unsigned long long)chunk_local_bytes(d, p.BT, p.VL),
-                   (unsigned long long)local_budget(lc->opt));
+  uint64_t need = chunk_local_bytes(d, p.BT, p.VL);
+  if (need > local_budget(lc->opt)) {
+    char what[48];
+    snprintf(what, sizeof what, "chunk %lld", (long long)op->sched.chunk);
+    return local_overflow(lc->err, lc->opt, op->name, what, need, "choose a smaller --chunk");
+  }
 
   int bq = lower_in(lc, op, 0), bk = lower_in(lc, op, 1), bv = lower_in(lc, op, 2);
   int bS = lower_in(lc, op, 3), bT = lower_in(lc, op, 4), bM = lower_in(lc, op, 5);

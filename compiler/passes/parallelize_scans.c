@@ -2,6 +2,7 @@
  * The options can force a form or a chunk (tests and benchmarks compare them); otherwise a
  * small cost model decides from the shapes and the device limits. For pLSTM the chunk is
  * pure schedule: it never changes results beyond float reassociation. */
+#include <stdio.h>
 #include <string.h>
 
 #include "lower.h"
@@ -30,6 +31,17 @@ uint64_t local_budget(const xy_compile_options *opt)
 {
   uint64_t have = opt->device.local_mem_bytes, reserve = have / 32;
   return have - (reserve < 1024 ? reserve : 1024);
+}
+
+int local_overflow(xy_error *err, const xy_compile_options *opt, const char *op,
+                   const char *what, uint64_t need, const char *hint)
+{
+  return xy_fail(err, XY_E_DEVICE,
+                 "'%s': %s needs %llu bytes of local memory; the device has %llu, of which a "
+                 "kernel may use %llu%s%s%s", op, what, (unsigned long long)need,
+                 (unsigned long long)opt->device.local_mem_bytes,
+                 (unsigned long long)local_budget(opt), hint ? " (" : "", hint ? hint : "",
+                 hint ? ")" : "");
 }
 
 int64_t cap_wg(const xy_compile_options *opt, int64_t n)
@@ -88,12 +100,12 @@ static int schedule_sequence(const pass_state *ps, ir_op *op, const plstm_dims *
     return XY_OK;
   }
   s->chunk = opt->chunk > 0 ? opt->chunk : pick_chunk(opt, d, s->lanes);
-  if (chunk_local_bytes(d, s->chunk < d->N ? s->chunk : d->N, s->lanes) > local_budget(opt))
-    return xy_fail(err, XY_E_DEVICE,
-                   "'%s': chunk %lld needs %llu bytes of local memory, a kernel may use %llu on this device "
-                   "(choose a smaller --chunk)", op->name, (long long)s->chunk,
-                   (unsigned long long)chunk_local_bytes(d, s->chunk, s->lanes),
-                   (unsigned long long)local_budget(opt));
+  uint64_t need = chunk_local_bytes(d, s->chunk < d->N ? s->chunk : d->N, s->lanes);
+  if (need > local_budget(opt)) {
+    char what[48];
+    snprintf(what, sizeof what, "chunk %lld", (long long)s->chunk);
+    return local_overflow(err, opt, op->name, what, need, "choose a smaller --chunk");
+  }
   /* On a CPU a few work-items suffice: each carries wide vectors and register rows, and
    * fewer items mean less state to keep across barriers. */
   int64_t P = pow2_ceil(s->chunk < d->N ? s->chunk : d->N);

@@ -3,6 +3,7 @@
  * the work-group size; otherwise the shapes and the device decide (the reasons are at
  * pick_form). The tile is pure schedule: it never changes results beyond float
  * reassociation. */
+#include <stdio.h>
 #include <string.h>
 
 #include "lower.h"
@@ -108,11 +109,11 @@ int schedule_plstm2d(const pass_state *ps, ir_op *op, ir_form forced, xy_error *
   s->chunk = opt->chunk > 0 ? opt->chunk : pick_tile(opt, &d, s->lanes);
   int64_t tx = s->chunk < d.X ? s->chunk : d.X, ty = s->chunk < d.Y ? s->chunk : d.Y;
   uint64_t need = p2d_tile_local_bytes(&d, tx, ty, (int)s->lanes);
-  if (need > local_budget(opt))
-    return xy_fail(err, XY_E_DEVICE,
-                   "'%s': a %lld x %lld tile needs %llu bytes of local memory, a kernel may use %llu on this device "
-                   "(choose a smaller --chunk)", op->name, (long long)tx, (long long)ty,
-                   (unsigned long long)need, (unsigned long long)local_budget(opt));
+  if (need > local_budget(opt)) {
+    char what[64];
+    snprintf(what, sizeof what, "a %lld x %lld tile", (long long)tx, (long long)ty);
+    return local_overflow(err, opt, op->name, what, need, "choose a smaller --chunk");
+  }
   /* On a CPU a few work-items carry wide vectors; a GPU wants a tile's state elements. */
   s->wg = cap_wg(opt, opt->device.is_cpu ? 8 : d.DK * cols);
   return XY_OK;
