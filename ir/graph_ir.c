@@ -302,6 +302,25 @@ void ir_shape_print(const ir_shape *s, xy_buf *out)
   xy_buf_putc(out, ']');
 }
 
+int ir_shape_expect(const ir_op *op, const char *slot, const ir_shape *got, int rank,
+                    const int64_t *want, const char *why, xy_error *err)
+{
+  ir_shape w = ir_shape_make(rank, want);
+  if (ir_shape_equal(got, &w))
+    return XY_OK;
+  xy_buf b;
+  xy_buf_init(&b);
+  xy_buf_printf(&b, "has shape ");
+  ir_shape_print(got, &b);
+  xy_buf_printf(&b, ", expected ");
+  ir_shape_print(&w, &b);
+  char *txt = xy_buf_take(&b);
+  int rc = xy_fail(err, XY_E_SHAPE, "%s '%s': %s %s (%s)", ir_op_info_of(op->code)->name,
+                   op->name, slot, txt ? txt : "has the wrong shape", why);
+  free(txt);
+  return rc;
+}
+
 bool ir_shape_equal(const ir_shape *a, const ir_shape *b)
 {
   if (a->rank != b->rank)

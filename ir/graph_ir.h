@@ -249,6 +249,10 @@ int64_t ir_shape_count(const ir_shape *s);   /* -1 on overflow */
 void ir_shape_print(const ir_shape *s, xy_buf *out);
 bool ir_shape_equal(const ir_shape *a, const ir_shape *b);
 ir_shape ir_shape_make(int rank, const int64_t *d);
+/* XY_OK when got is [want...], else the error "OPKIND 'NAME': SLOT has shape [..],
+ * expected [..] (WHY)". */
+int ir_shape_expect(const ir_op *op, const char *slot, const ir_shape *got, int rank,
+                    const int64_t *want, const char *why, xy_error *err);
 const char *ir_dtype_name(xy_dtype t);
 
 /* Stable text form of the module: one line per tensor, graph and op. */

@@ -28,23 +28,7 @@ static int expect(const ir_module *m, const ir_op *op, int slot, int rank, const
   if (!got)
     return xy_fail(err, XY_E_SHAPE, "%s '%s': input %s is missing", op_kind(op), op->name,
                    ir_op_info_of(op->code)->in_names[slot]);
-  bool ok = got->rank == rank;
-  for (int i = 0; ok && i < rank; i++)
-    ok = got->d[i] == want[i];
-  if (ok)
-    return XY_OK;
-  xy_buf b;
-  xy_buf_init(&b);
-  ir_shape w = ir_shape_make(rank, want);
-  xy_buf_printf(&b, "has shape ");
-  ir_shape_print(got, &b);
-  xy_buf_printf(&b, ", expected ");
-  ir_shape_print(&w, &b);
-  char *txt = xy_buf_take(&b);
-  int rc = xy_fail(err, XY_E_SHAPE, "%s '%s': %s %s (%s)", op_kind(op), op->name,
-                   ir_op_info_of(op->code)->in_names[slot], txt ? txt : "has the wrong shape", why);
-  free(txt);
-  return rc;
+  return ir_shape_expect(op, ir_op_info_of(op->code)->in_names[slot], got, rank, want, why, err);
 }
 
 static int rank_error(const ir_op *op, int slot, const ir_shape *got, int rank, const char *axes,

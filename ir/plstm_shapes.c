@@ -14,34 +14,6 @@ static const ir_shape *slot_shape(const ir_module *m, const ir_op *op, int slot)
   return t >= 0 ? &m->tensors[t].shape : NULL;
 }
 
-static int shape_error(const ir_module *m, const ir_op *op, const char *slot,
-                       const ir_shape *got, const int64_t *want, int rank, const char *why,
-                       xy_error *err)
-{
-  xy_buf b;
-  xy_buf_init(&b);
-  ir_shape w = ir_shape_make(rank, want);
-  xy_buf_printf(&b, "has shape ");
-  ir_shape_print(got, &b);
-  xy_buf_printf(&b, ", expected ");
-  ir_shape_print(&w, &b);
-  char *txt = xy_buf_take(&b);
-  int rc = xy_fail(err, XY_E_SHAPE, "%s '%s': %s %s (%s)", ir_op_info_of(op->code)->name,
-                   op->name, slot, txt ? txt : "has the wrong shape", why);
-  free(txt);
-  (void)m;
-  return rc;
-}
-
-static int expect(const ir_module *m, const ir_op *op, const char *slot, const ir_shape *got,
-                  int rank, const int64_t *want, const char *why, xy_error *err)
-{
-  bool ok = got->rank == rank;
-  for (int i = 0; ok && i < rank; i++)
-    ok = got->d[i] == want[i];
-  return ok ? XY_OK : shape_error(m, op, slot, got, want, rank, why, err);
-}
-
 int plstm_scan_dims(const ir_module *m, const ir_op *op, plstm_dims *d, xy_error *err)
 {
   memset(d, 0, sizeof *d);
@@ -119,18 +91,18 @@ int plstm_scan_dims(const ir_module *m, const ir_op *op, plstm_dims *d, xy_error
   int64_t wm[] = {d->B, d->E, d->JO, d->JQ, d->JT};
   int64_t wd[] = {d->B, d->N, d->JO, d->JQ, d->JK, d->JV};
   int rc;
-  if ((rc = expect(m, op, "q", q, 4, wq, why, err)) ||
-      (rc = expect(m, op, "k", k, 4, wk, why, err)) ||
-      (rc = expect(m, op, "v", v, 4, wv, why, err)) ||
-      (rc = expect(m, op, "S", slot_shape(m, op, S_S), 5, ws, why, err)) ||
-      (rc = expect(m, op, "T", t, 4, wt, why, err)) ||
-      (rc = expect(m, op, "M", mk, 5, wm, why, err)) ||
-      (rc = expect(m, op, "D", slot_shape(m, op, S_D), 6, wd, why, err)))
+  if ((rc = ir_shape_expect(op, "q", q, 4, wq, why, err)) ||
+      (rc = ir_shape_expect(op, "k", k, 4, wk, why, err)) ||
+      (rc = ir_shape_expect(op, "v", v, 4, wv, why, err)) ||
+      (rc = ir_shape_expect(op, "S", slot_shape(m, op, S_S), 5, ws, why, err)) ||
+      (rc = ir_shape_expect(op, "T", t, 4, wt, why, err)) ||
+      (rc = ir_shape_expect(op, "M", mk, 5, wm, why, err)) ||
+      (rc = ir_shape_expect(op, "D", slot_shape(m, op, S_D), 6, wd, why, err)))
     return rc;
   int64_t wc[] = {d->B, d->DK, d->DV, d->JT};
   if (op->in[S_C0] >= 0) {
     d->has_initial = true;
-    if ((rc = expect(m, op, "C_initial", slot_shape(m, op, S_C0), 4, wc, why, err)))
+    if ((rc = ir_shape_expect(op, "C_initial", slot_shape(m, op, S_C0), 4, wc, why, err)))
       return rc;
   }
   d->has_final = op->out[O_CFIN] >= 0;

@@ -45,6 +45,9 @@ typedef struct p2d_plan {
 int p2d_plan_init(lower_ctx *lc, const ir_op *op, p2d_plan *p);
 /* A temporary "<op>_<what>" of the product of n factors, overflow-checked; -1 on error. */
 int p2d_temp(lower_ctx *lc, const ir_op *op, const char *what, int n, const int64_t *factors);
+/* The grid as the sequence scans' dims (P = rows x cols cells), for the shared helpers:
+ * emit_qk, pick_lanes, chunk_local_bytes. */
+void p2d_sequence_dims(const plstm2d_dims *d, plstm_dims *pd);
 /* Cuts the grid into tiles of tx x ty cells (clamped to the grid). */
 void p2d_plan_tiles(p2d_plan *p, int64_t tx, int64_t ty);
 

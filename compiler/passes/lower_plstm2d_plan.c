@@ -6,7 +6,7 @@
 #include "lower_expr.h"
 #include "lower_plstm2d.h"
 
-static void sequence_dims(const plstm2d_dims *d, plstm_dims *pd)
+void p2d_sequence_dims(const plstm2d_dims *d, plstm_dims *pd)
 {
   memset(pd, 0, sizeof *pd);
   pd->B = d->B;
@@ -46,7 +46,7 @@ int p2d_plan_init(lower_ctx *lc, const ir_op *op, p2d_plan *p)
   if (!xy_product_i64(pair, 4, &n) || !xy_product_i64(state, 3, &n) ||
       !xy_mul_i64(n, d->B * d->X * d->Y, &n))
     return xy_fail(lc->err, XY_E_LIMIT, "'%s': the states are too large to index", op->name);
-  sequence_dims(d, &p->pd);
+  p2d_sequence_dims(d, &p->pd);
   p->X = d->X;
   p->Y = d->Y;
   p->P = d->X * d->Y;

@@ -4,25 +4,10 @@
  * pick_form). The tile is pure schedule: it never changes results beyond float
  * reassociation. */
 #include <stdio.h>
-#include <string.h>
 
 #include "lower.h"
 #include "lower_plstm2d.h"
 #include "passes.h"
-
-static void sequence_view(const plstm2d_dims *d, plstm_dims *pd)
-{
-  memset(pd, 0, sizeof *pd);
-  pd->B = d->B;
-  pd->N = pd->E = pd->A = d->X * d->Y;
-  pd->DK = d->DK;
-  pd->DV = d->DV;
-  pd->JQ = d->JQ;
-  pd->JK = d->JK;
-  pd->JV = d->JV;
-  pd->JT = d->JT;
-  pd->JO = d->JO;
-}
 
 /* Bytes of the single form's gating matrix G_total [B, P, P]. */
 static uint64_t single_bytes(const plstm2d_dims *d)
@@ -81,7 +66,7 @@ int schedule_plstm2d(const pass_state *ps, ir_op *op, ir_form forced, xy_error *
                    "form '%s' does not apply to '%s', a scan over a grid "
                    "(forms: recurrent, tiled, single)", ir_form_name(forced), op->name);
   plstm_dims pd;
-  sequence_view(&d, &pd);
+  p2d_sequence_dims(&d, &pd);
   ir_schedule *s = &op->sched;
   s->lanes = pick_lanes(opt, &pd);
   s->rows = pick_rows(opt);

@@ -414,12 +414,7 @@ static double time_steps(const xy_model *model, io *xio, xy_target target, int r
   } else {
     if (open_own_ctx(msg, sizeof msg))
       fail_msg("%s", msg);
-    const xrt_device_info *d = xrt_context_device(own_ctx);
-    co.device.local_mem_bytes = d->local_mem_bytes;
-    co.device.max_work_group_size = d->max_work_group_size;
-    co.device.compute_units = d->compute_units;
-    co.device.is_gpu = d->is_gpu;
-    co.device.is_cpu = d->is_cpu;
+    harness_device_limits(xrt_context_device(own_ctx), &co.device);
   }
   xy_program *prog = NULL;
   xy_error err;

@@ -299,18 +299,6 @@ static void close_case(layer_case *lc)
   json_decref(lc->manifest);
 }
 
-/* max|x - ref| / max(1, max|ref|). */
-static double scaled_error(const double *x, const double *ref, size_t n)
-{
-  double e = 0, m = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs(x[i] - ref[i]);
-    e = d > e || isnan(d) ? d : e;
-    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-  }
-  return e / m;
-}
-
 /* ------------------------------------------------------------------ interpreter */
 
 /* Every tensor's float64 value: inputs from the case, the rest from the interpreter. */
@@ -350,7 +338,7 @@ static double check_debug(const layer_case *lc, double **vals, int t, const char
   char name[128];
   snprintf(name, sizeof name, "dbg_core_%s.npy", file);
   double *ref = read_f64(lc, name, n);
-  double e = scaled_error(vals[t], ref, n);
+  double e = harness_scaled_error(vals[t], ref, n);
   free(ref);
   print_message("  %-14s interpreter %-22s error %.3g\n", lc->name, name, e);
   return e;
@@ -388,7 +376,7 @@ static void check_interpreter(const layer_case *lc)
     which = "out";
   }
   int y = m->outputs[0];
-  double ey = scaled_error(vals[y], lc->ref, lc->out_count);
+  double ey = harness_scaled_error(vals[y], lc->ref, lc->out_count);
   print_message("  %-14s interpreter out.npy                error %.3g\n", lc->name, ey);
   free_all(lc, vals);
   if (!(worst <= 1e-10))

@@ -289,13 +289,7 @@ static void options_for(xy_target t, xy_compile_options *co)
     return;
   }
   assert_int_equal(ensure_ctx(), 0);
-  const xrt_device_info *d = xrt_context_device(ctx);
-  co->device.local_mem_bytes = d->local_mem_bytes;
-  co->device.max_work_group_size = d->max_work_group_size;
-  co->device.max_alloc_bytes = d->max_alloc_bytes;
-  co->device.compute_units = d->compute_units;
-  co->device.is_gpu = d->is_gpu;
-  co->device.is_cpu = d->is_cpu;
+  harness_device_limits(xrt_context_device(ctx), &co->device);
 }
 
 /* Schedule knobs of one compile; portable compiles for a device nobody named (GPU-like
@@ -381,29 +375,6 @@ static void runner_run(runner *r, const gcase *c, const inset *s, float **out)
   }
 }
 
-/* max|x - ref| / max(1, max|ref|) */
-static double scaled_error(const float *x, const double *ref, size_t n)
-{
-  double e = 0, m = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs((double)x[i] - ref[i]);
-    e = d > e || isnan(d) ? d : e;
-    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-  }
-  return e / m;
-}
-
-static double scaled_error_f64(const double *x, const double *ref, size_t n)
-{
-  double e = 0, m = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs(x[i] - ref[i]);
-    e = d > e || isnan(d) ? d : e;
-    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-  }
-  return e / m;
-}
-
 /* x-flip of a [B, (4,) X, Y, ...] array whose cells hold `cell` values. */
 static size_t flip_index(const gspec *g, size_t i, size_t cell, bool oriented)
 {
@@ -434,7 +405,7 @@ static void check_form(gcase *c, xy_target t, const char *form, int64_t chunk, c
     inset *s = &c->sets[si];
     runner_run(&r, c, s, got[si]);
     for (size_t o = 0; o < c->n_out; o++) {
-      double e = scaled_error(got[si][o], s->ref[o], c->outs[o].count);
+      double e = harness_scaled_error_f32(got[si][o], s->ref[o], c->outs[o].count);
       worst = e > worst || isnan(e) ? e : worst;
       if (!(e <= TOL))
         fail_msg("%s %s %s set %s output %s: error %.3g above %g", c->g.name, target_name(t),
@@ -756,7 +727,7 @@ static inset *vector_set(gcase *c, const char *dir, const char *prefix, const ch
   if (xy_model_interpret(c->model, (const double *const *)din, dout, &err))
     fail_msg("interpreter: %s", err.message);
   for (size_t i = 0; i < c->n_out; i++) {
-    double e = scaled_error_f64(dout[i], s->ref[i], c->outs[i].count);
+    double e = harness_scaled_error(dout[i], s->ref[i], c->outs[i].count);
     print_message("  interpreter vs %s/%s: %.3g\n", dir + strlen(harness_data_dir()) + 1, outs[i], e);
     if (!(e <= 1e-10))
       fail_msg("interpreter output %s: error %.3g above 1e-10", c->outs[i].name, e);

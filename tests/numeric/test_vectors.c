@@ -112,29 +112,6 @@ static void close_case(vec_case *v)
   json_decref(v->manifest);
 }
 
-/* max|x - ref| / max(1, max|ref|) over one output. */
-static double scaled_error_f64(const double *x, const double *ref, size_t n)
-{
-  double e = 0, m = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs(x[i] - ref[i]);
-    e = d > e || isnan(d) ? d : e;
-    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-  }
-  return e / m;
-}
-
-static double scaled_error_f32(const float *x, const double *ref, size_t n)
-{
-  double e = 0, m = 1;
-  for (size_t i = 0; i < n; i++) {
-    double d = fabs((double)x[i] - ref[i]);
-    e = d > e || isnan(d) ? d : e;
-    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
-  }
-  return e / m;
-}
-
 static void check_interpreter(const vec_case *v)
 {
   double **din = calloc(v->n_in, sizeof *din), **dout = calloc(v->n_out, sizeof *dout);
@@ -152,7 +129,7 @@ static void check_interpreter(const vec_case *v)
   if (xy_model_interpret(v->model, (const double *const *)din, dout, &err))
     fail_msg("%s", err.message);
   for (size_t i = 0; i < v->n_out; i++) {
-    double e = scaled_error_f64(dout[i], v->ref[i], v->out_count[i]);
+    double e = harness_scaled_error(dout[i], v->ref[i], v->out_count[i]);
     if (!(e <= 1e-10))
       fail_msg("interpreter output %zu: error %.3g above 1e-10", i, e);
     free(dout[i]);
@@ -174,7 +151,7 @@ static void check_compiled(const vec_case *v, xy_target target, const char *form
   if (harness_execute(&c, v->model, v->in, out, forms, sizeof forms, msg, sizeof msg))
     fail_msg("%s", msg);
   for (size_t i = 0; i < v->n_out; i++) {
-    double e = scaled_error_f32(out[i], v->ref[i], v->out_count[i]);
+    double e = harness_scaled_error_f32(out[i], v->ref[i], v->out_count[i]);
     print_message("  %-6s %-34s output %zu: error %.3g\n", target == XY_TARGET_C ? "C" : "OpenCL",
                   forms, i, e);
     if (!(e <= 1e-5))

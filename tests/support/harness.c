@@ -95,12 +95,7 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
   if (c->target == XY_TARGET_C && !c->portable)
     xy_device_limits_host(&co.device);
   if (c->target == XY_TARGET_OPENCL && shared_ctx && !c->portable) {
-    const xrt_device_info *d = xrt_context_device(shared_ctx);
-    co.device.local_mem_bytes = d->local_mem_bytes;
-    co.device.max_work_group_size = d->max_work_group_size;
-    co.device.compute_units = d->compute_units;
-    co.device.is_gpu = d->is_gpu;
-    co.device.is_cpu = d->is_cpu;
+    harness_device_limits(xrt_context_device(shared_ctx), &co.device);
   }
   xy_error err;
   int rc = xy_compile(model, &co, prog, &err);
@@ -261,4 +256,36 @@ int harness_run(const harness_case *c, harness_result *r)
   free(ref);
   xy_model_free(model);
   return rc;
+}
+
+double harness_scaled_error(const double *x, const double *ref, size_t n)
+{
+  double e = 0, m = 1;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs(x[i] - ref[i]);
+    e = d > e || isnan(d) ? d : e;
+    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
+  }
+  return e / m;
+}
+
+double harness_scaled_error_f32(const float *x, const double *ref, size_t n)
+{
+  double e = 0, m = 1;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)x[i] - ref[i]);
+    e = d > e || isnan(d) ? d : e;
+    m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
+  }
+  return e / m;
+}
+
+void harness_device_limits(const xrt_device_info *d, xy_device_limits *lim)
+{
+  lim->local_mem_bytes = d->local_mem_bytes;
+  lim->max_work_group_size = d->max_work_group_size;
+  lim->max_alloc_bytes = d->max_alloc_bytes;
+  lim->compute_units = d->compute_units;
+  lim->is_gpu = d->is_gpu;
+  lim->is_cpu = d->is_cpu;
 }
