@@ -38,6 +38,13 @@ static bool same_shape(const xy_array *a, const xy_tensor_info *t)
   }
 }
 
+
+/* DIR/NAME.npy, without doubling a slash DIR ends with. */
+static void npy_path(char *buf, size_t n, const char *dir, const char *name)
+{
+  size_t len = strlen(dir);
+  snprintf(buf, n, "%s%s%s.npy", dir, len && dir[len - 1] == '/' ? "" : "/", name);
+}
 static const char *input_path(const cli_opts *o, const char *name, size_t n_in, char *buf,
                               size_t n)
 {
@@ -50,7 +57,7 @@ static const char *input_path(const cli_opts *o, const char *name, size_t n_in, 
       return s;
   }
   if (o->input_dir) {
-    snprintf(buf, n, "%s/%s.npy", o->input_dir, name);
+    npy_path(buf, n, o->input_dir, name);
     return buf;
   }
   return NULL;
@@ -196,7 +203,7 @@ int cmd_run(int argc, char **argv)
       rc = EXIT_FAIL;
       goto done;
     }
-    snprintf(paths[i], sizeof paths[i], "%s/%s.npy", o.out_dir ? o.out_dir : ".", info.name);
+    npy_path(paths[i], sizeof paths[i], o.out_dir ? o.out_dir : ".", info.name);
     for (size_t j = 0; j < o.n_outputs; j++) {
       const char *s = o.outputs[j], *eq = strchr(s, '=');
       if (eq && strlen(info.name) == (size_t)(eq - s) && strncmp(s, info.name, (size_t)(eq - s)) == 0)
