@@ -112,7 +112,8 @@ void xy_model_output(const xy_model *model, size_t i, xy_tensor_info *info);
  * into inputs[i] (count floats each; other entries are left alone). The names are the
  * reference's state_dict names behind each layer's prefix, so a whole model's file can be
  * given. A missing tensor, a tensor under a layer's prefix that the layer does not take, a
- * wrong shape or a dtype other than F32 is an error naming the tensor. */
+ * wrong shape or a dtype that is not floating point (F32, F64, F16, BF16) is an error
+ * naming the tensor. */
 int xy_model_read_weights(const xy_model *model, const char *path, float *const *inputs,
                           xy_error *err);
 

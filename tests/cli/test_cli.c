@@ -227,12 +227,14 @@ static void run_inputs_checked(void **state)
 }
 
 /* Writes every input of the spec as .npy (values from the seed), into dir. */
-static void write_inputs(const char *spec, const char *dir, float **values, size_t *n)
+/* Random inputs (a layer's weights included) as DIR/NAME.npy; values has room for cap. */
+static void write_inputs(const char *spec, const char *dir, float **values, size_t cap, size_t *n)
 {
   xy_model *model = NULL;
   xy_error err;
   assert_int_equal(xy_model_load(spec, NULL, &model, &err), XY_OK);
   *n = xy_model_num_inputs(model);
+  assert_true(*n <= cap);
   xy_tensor_info t;
   for (size_t i = 0; i < *n; i++) {
     xy_model_input(model, i, &t);
@@ -259,7 +261,7 @@ static void run_end_to_end(void **state)
   assert_int_equal(mkdir(base, 0755), 0);
   float *in[16];
   size_t n_in;
-  write_inputs(spec, base, in, &n_in);
+  write_inputs(spec, base, in, sizeof in / sizeof in[0], &n_in);
   char outdir[1100];
   snprintf(outdir, sizeof outdir, "%s/out", base);
   for (int t = 0; t < 2; t++) {
@@ -319,7 +321,7 @@ static void run_writes_all_or_nothing(void **state)
   assert_int_equal(mkdir(base, 0755), 0);
   float *in[16];
   size_t n_in;
-  write_inputs(spec, base, in, &n_in);
+  write_inputs(spec, base, in, sizeof in / sizeof in[0], &n_in);
   char blocker[1200], y[1200];
   snprintf(blocker, sizeof blocker, "%s/c.npy", base);
   snprintf(y, sizeof y, "%s/y.npy", base);
@@ -365,6 +367,73 @@ static void compile_writes_package(void **state)
   free(dir);
 }
 
+/* A small plstm2d layer; its weights sit behind PREFIX. */
+static char *layer_spec(const char *file, const char *prefix, int heads)
+{
+  char text[1024];
+  snprintf(text, sizeof text,
+           "{\"xylem\": 1, \"name\": \"l\", \"batch\": 1,\n"
+           " \"graph\": {\"kind\": \"grid2d\", \"rows\": 3, \"cols\": 4},\n"
+           " \"inputs\": [{\"name\": \"x\", \"shape\": [\"batch\", \"rows\", \"cols\", 24]}],\n"
+           " \"layers\": [{\"op\": \"plstm2d\", \"name\": \"block\", \"input\": \"x\",\n"
+           "   \"output\": \"y\", \"weights\": \"%s\", \"heads\": %d}],\n"
+           " \"outputs\": [\"y\"]}\n", prefix, heads);
+  return harness_write(file, text);
+}
+
+/* xylem weights writes a file every layer finds its tensors in; a file missing a tensor,
+ * one with a tensor of another shape, and a missing file are errors naming the file and the
+ * tensor, and run writes nothing. */
+static void weights_checked(void **state)
+{
+  (void)state;
+  char *spec = layer_spec("l.json", "enc.0.", 2);
+  char *other_prefix = layer_spec("l1.json", "enc.1.", 2);
+  char *other_heads = layer_spec("l3.json", "enc.0.", 3);
+  char *w = harness_write("w.safetensors", "");
+  unlink(w);
+  result r = xylem("weights", spec, "-o", w, "--seed", "3", NULL);
+  if (r.status != 0)
+    fail_msg("weights failed: %s", r.err);
+  done(&r);
+  assert_int_equal(access(w, R_OK), 0);
+
+  char *dir = harness_write("lw", "");
+  unlink(dir);
+  assert_int_equal(mkdir(dir, 0755), 0);
+  float *in[64];
+  size_t n_in;
+  write_inputs(spec, dir, in, sizeof in / sizeof in[0], &n_in);
+  char y[1200];
+  snprintf(y, sizeof y, "%s/y.npy", dir);
+
+  r = xylem("run", other_prefix, "--weights", w, "--inputs", dir, "-o", dir, NULL);
+  expect_failure(&r, 1, (const char *[]){w, "enc.1.", "no tensor named", NULL});
+  done(&r);
+  assert_int_not_equal(access(y, F_OK), 0);
+  r = xylem("run", other_heads, "--weights", w, "--inputs", dir, "-o", dir, NULL);
+  expect_failure(&r, 1, (const char *[]){w, "enc.0.", "has shape", NULL});
+  done(&r);
+  assert_int_not_equal(access(y, F_OK), 0);
+  r = xylem("check", spec, "--weights", "no/such.safetensors", NULL);
+  expect_failure(&r, 1, (const char *[]){"no/such.safetensors", NULL});
+  done(&r);
+
+  r = xylem("run", spec, "--weights", w, "--inputs", dir, "-o", dir, "--target", "c", NULL);
+  if (r.status != 0)
+    fail_msg("run failed: %s", r.err);
+  done(&r);
+  assert_int_equal(access(y, R_OK), 0);
+  unlink(y);
+  for (size_t i = 0; i < n_in; i++)
+    free(in[i]);
+  free(dir);
+  free(w);
+  free(spec);
+  free(other_prefix);
+  free(other_heads);
+}
+
 static void check_passes_on_samples(void **state)
 {
   (void)state;
@@ -400,6 +469,7 @@ int main(void)
     cmocka_unit_test(run_end_to_end),
     cmocka_unit_test(run_writes_all_or_nothing),
     cmocka_unit_test(compile_writes_package),
+    cmocka_unit_test(weights_checked),
     cmocka_unit_test(check_passes_on_samples),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
