@@ -8,7 +8,8 @@
  *   the interpreter: the matrix is covered sparsely, each compiled program running several
  *   input sets (compiling is what takes the time);
  * - the closed forms of §2.4, flip-equivariance of the fused op, boundary semantics;
- * - the cost model: forced forms, tiles that do not fit, what it picks.
+ * - the cost model: forced forms, tiles that do not fit, what it picks;
+ * - with XYLEM_2D_FULL=1, the whole product of grids, modes, forms, tiles and targets.
  *
  * Each compiled program runs with its temporaries and outputs poisoned with NaN and its
  * outputs fenced with canaries. */
@@ -865,6 +866,31 @@ static void differential(void **state)
     run_dcase(&cases[i], (int)i);
 }
 
+/* The whole product, with XYLEM_2D_FULL=1 (about 600 programs; too slow for every run):
+ * each grid size in P/general (both turns), D (T_dl absent) and D (T_ru absent) modes and
+ * the fused op, every form and tile 1, 2, 4, 8, 16, on both targets. */
+static void differential_full(void **state)
+{
+  (void)state;
+  const char *on = getenv("XYLEM_2D_FULL");
+  if (!on || strcmp(on, "1") != 0)
+    skip();
+  static const int sizes[][2] = {{1, 1}, {1, 7}, {2, 2}, {5, 3}, {8, 8}, {14, 14}, {16, 16},
+                                 {24, 24}, {33, 17}, {64, 64}};
+  static const char *const forms = "cr or cs os ct1 ot1 ct2 ot2 ct4 ot4 ct8 ot8 ct16 ot16";
+  int index = 100;
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    const dcase variants[] = {
+      {sizes[i][0], sizes[i][1], false, true, true, true, {1, 1, 1, 1, 1}, 2, 4, 8, forms},
+      {sizes[i][0], sizes[i][1], false, false, true, true, {1, 1, 1, 1, 1}, 2, 4, 8, forms},
+      {sizes[i][0], sizes[i][1], false, true, false, true, {1, 1, 1, 1, 1}, 2, 4, 8, forms},
+      {sizes[i][0], sizes[i][1], true, true, true, false, {1, 1, 1, 1, 1}, 2, 4, 8, forms},
+    };
+    for (size_t v = 0; v < sizeof variants / sizeof *variants; v++)
+      run_dcase(&variants[v], index++);
+  }
+}
+
 /* Vector widths, register rows (also ones dividing nothing) and work-group sizes as a
  * CPU, a GPU and scalar code would get them: every schedule computes the same function. */
 static void schedules(void **state)
@@ -1010,6 +1036,7 @@ int main(void)
     cmocka_unit_test(vectors_fused),
     cmocka_unit_test(closed_forms),
     cmocka_unit_test(differential),
+    cmocka_unit_test(differential_full),
     cmocka_unit_test(schedules),
   };
   return cmocka_run_group_tests(tests, NULL, group_teardown);
