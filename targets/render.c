@@ -333,14 +333,9 @@ static void parfor(render *r, const kir_stmt *s)
     xy_buf_printf(out, "for (int %s = 0; %s < ", v, v);
     expr_in(r, n, P_REL + 1);
     xy_buf_printf(out, "; ++%s) {\n", v);
-  } else if (n->kind == KE_INT && n->ival == wg) {
-    r->used_lid = true;
-    xy_buf_printf(out, "{\n");
-    r->indent++;
-    line_start(r);
-    xy_buf_printf(out, "const int %s = lid;\n", v);
-    r->indent--;
-  } else if (n->kind == KE_INT && n->ival < wg) {
+  } else if (n->kind == KE_INT && n->ival <= wg) {
+    /* Guarded even when n = wg: as a bare block, PoCL 3.1's barrier pass asserted
+     * ("Incoming edges to non-entry block") on a 1x7 grid's tile_out kernel. */
     r->used_lid = true;
     xy_buf_printf(out, "if (lid < %lld) {\n", (long long)n->ival);
     r->indent++;

@@ -805,7 +805,7 @@ static void fused_core(const char *name, bool dl, const char *forms)
 static void vectors_fused(void **state)
 {
   (void)state;
-  fused_core("fused2d_p", true, "os ct2 cr");
+  fused_core("fused2d_p", true, "os ct2 cr gs");
   fused_core("fused2d_d_vis", false, "cs ot4");
 }
 
@@ -851,13 +851,13 @@ static void differential(void **state)
   (void)state;
   static const dcase cases[] = {
     {1, 1, false, true, true, true, {1, 1, 1, 1, 1}, 2, 4, 4, "cr ct1 cs os"},
-    {1, 7, false, false, true, true, {1, 1, 1, 1, 1}, 2, 4, 8, "cr ct2 cs ot4"},
+    {1, 7, false, false, true, true, {1, 1, 1, 1, 1}, 2, 4, 8, "cr ct2 cs ot4 ot8"},
     {2, 2, true, true, true, false, {1, 1, 1, 1, 1}, 2, 4, 4, "cr ct1 cs ot2"},
     {5, 3, false, true, false, false, {1, 2, 1, 2, 2}, 2, 3, 5, "cr ct2 ct4 cs or"},
     {4, 6, false, true, true, true, {2, 1, 2, 3, 2}, 1, 3, 4, "cr ct3 cs ot2"},
     {6, 5, true, false, true, false, {1, 2, 2, 2, 1}, 2, 4, 3, "ct2 cs or"},
     {14, 14, true, true, true, false, {1, 1, 1, 1, 1}, 2, 8, 16, "cs ct8 cr os"},
-    {16, 16, true, false, true, false, {1, 1, 1, 1, 1}, 2, 8, 16, "os ot16 ct4"},
+    {16, 16, true, false, true, false, {1, 1, 1, 1, 1}, 2, 8, 16, "os gs ot16 ct4"},
     {24, 24, false, true, false, true, {1, 1, 1, 1, 1}, 2, 4, 4, "ct8 cr or"},
     {33, 17, false, true, true, true, {1, 1, 1, 1, 1}, 1, 4, 8, "ct4 cx3 cs ot16"},
     {64, 64, false, true, true, false, {1, 1, 1, 1, 1}, 1, 2, 4, "cr ct8 ot16"},
