@@ -35,6 +35,7 @@ uint64_t p2d_single_local_bytes(const plstm2d_dims *d, int64_t rt, int64_t st)
 typedef struct splan {
   bool fast;       /* every J = 1 and vectors: sources on lanes */
   int VS;          /* source lanes (1 unless fast) */
+  bool lockstep;   /* every source's program starts at the first cell (GPUs, below) */
   int64_t Ps;      /* source columns of G_total: P rounded up to VS */
   int64_t RT, ST, NBLK;
 } splan;
@@ -110,6 +111,7 @@ static void emit_gate_scalar(p2d_kern *kc, const p2d_tile *t, int G, int id)
 
 typedef struct lane_sink {
   int G;
+  bool set_first;  /* orientation 0 visits every cell: it stores, the others add */
   int n0;
   int VS;
   int64_t Ps;
@@ -127,7 +129,10 @@ static void lane_mark(const p2d_kern *kc, void *ctx, int i, int j, int mk)
   const lane_sink *ls = ctx;
   const p2d_plan *p = kc->p;
   kir_expr *at = ADD(MUL(ADD(MUL(V(kc->bi), I(p->P)), orig_cell(kc, i, j)), I(ls->Ps)), V(ls->n0));
-  kb_store(b, ls->G, at, ADD(kx_vload(b, ls->G, at, ls->VS), V(mk)));
+  if (ls->set_first && kc->oc == 0)
+    kb_store(b, ls->G, at, V(mk));
+  else
+    kb_store(b, ls->G, at, ADD(kx_vload(b, ls->G, at, ls->VS), V(mk)));
 }
 
 /* The sources n0 .. n0 + VS - 1 (every J = 1), one per lane: in each orientation the
@@ -150,23 +155,31 @@ static void emit_gate_lanes(p2d_kern *kc, const p2d_tile *t, const splan *sp, in
              SEL(LT(V(n), I(p->P)), LD(kc->k, MAD(V(krow), DK, V(dk))), F(0)));
     kb_end(b);
   }
-  int c = kb_for(b, "c", I(0), I(p->P));
-  kb_store(b, G, ADD(MUL(ADD(MUL(V(kc->bi), I(p->P)), V(c)), I(sp->Ps)), V(ls.n0)),
-           kx_splat(b, F(0), VS));
-  kb_end(b);
-  int last = kb_let(b, "last", KT_INT, MIN(ADD(V(ls.n0), I(VS - 1)), I(p->P - 1)));
-  int x0 = kb_let(b, "xa", KT_INT, DIV(V(ls.n0), I(Y)));
-  int x1 = kb_let(b, "xb", KT_INT, DIV(V(last), I(Y)));
-  int one_row = kb_let(b, "one_row", KT_BOOL, kx_bin(b, KB_EQ, V(x0), V(x1)));
+  ls.set_first = sp->lockstep;
+  if (!sp->lockstep) {
+    int c = kb_for(b, "c", I(0), I(p->P));
+    kb_store(b, G, ADD(MUL(ADD(MUL(V(kc->bi), I(p->P)), V(c)), I(sp->Ps)), V(ls.n0)),
+             kx_splat(b, F(0), VS));
+    kb_end(b);
+  }
+  int x0 = -1, x1 = -1, last = -1, one_row = -1;
+  if (!sp->lockstep) {
+    last = kb_let(b, "last", KT_INT, MIN(ADD(V(ls.n0), I(VS - 1)), I(p->P - 1)));
+    x0 = kb_let(b, "xa", KT_INT, DIV(V(ls.n0), I(Y)));
+    x1 = kb_let(b, "xb", KT_INT, DIV(V(last), I(Y)));
+    one_row = kb_let(b, "one_row", KT_BOOL, kx_bin(b, KB_EQ, V(x0), V(x1)));
+  }
   for (int o = 0; o < p->n_orient; o++) {
     kc->oc = o;
     kb_comment(b, "orientation %d, in the reversed grid", o);
-    kir_expr *ylo = p2d_orig_y(kc, SUB(V(ls.n0), MUL(V(x0), I(Y))));
-    kir_expr *yhi = p2d_orig_y(kc, SUB(V(last), MUL(V(x0), I(Y))));
     p2d_lanes ln = {.VS = VS, .eye = eye, .n0 = ls.n0, .number = lane_number,
-                    .mark = lane_mark, .ctx = &ls};
-    ln.i_lo = MIN(p2d_orig_x(kc, V(x0)), p2d_orig_x(kc, V(x1)));
-    ln.j_lo = SEL(V(one_row), MIN(ylo, yhi), I(0));
+                    .mark = lane_mark, .ctx = &ls, .i_lo = I(0), .j_lo = I(0)};
+    if (!sp->lockstep) {
+      kir_expr *ylo = p2d_orig_y(kc, SUB(V(ls.n0), MUL(V(x0), I(Y))));
+      kir_expr *yhi = p2d_orig_y(kc, SUB(V(last), MUL(V(x0), I(Y))));
+      ln.i_lo = MIN(p2d_orig_x(kc, V(x0)), p2d_orig_x(kc, V(x1)));
+      ln.j_lo = SEL(V(one_row), MIN(ylo, yhi), I(0));
+    }
     p2d_emit_lane_paths(kc, t, &ln);
   }
   kc->oc = 0;
@@ -486,6 +499,11 @@ static int plan_single(lower_ctx *lc, const ir_op *op, const p2d_plan *p, splan 
 {
   const plstm2d_dims *d = &p->d;
   sp->fast = p->VL > 1 && all_j_one(d);
+  /* On a GPU the items of a warp hold consecutive sources: starting all of them at the
+   * first cell (the cells before a source carry zero weights, exactly) makes them read one
+   * cell's gates together and write G rows contiguously, for twice the steps. A CPU item
+   * runs alone and skips those cells. */
+  sp->lockstep = !lc->opt->device.is_cpu;
   sp->VS = sp->fast ? p->VL : 1;
   sp->Ps = (p->P + sp->VS - 1) / sp->VS * sp->VS;
   sp->RT = 64 / p->RB * p->RB;
