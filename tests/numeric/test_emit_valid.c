@@ -12,6 +12,7 @@
 
 #include "clang_check.h"
 #include "harness.h"
+#include "ir_build.h"
 #include "program.h"
 
 #ifndef RUNTIME_INCLUDE_DIR
@@ -227,36 +228,6 @@ static void layers(void **state)
 
 /* ------------------------------------------------------------------ layer ops by hand */
 
-static int ops_input(ir_module *m, const char *name, int rank, const int64_t *d)
-{
-  ir_shape s = ir_shape_make(rank, d);
-  int t = ir_add_tensor(m, name, &s, XY_F32, IR_INPUT);
-  assert_true(t >= 0 && ir_mark_input(m, t));
-  return t;
-}
-
-static void ops_add(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
-                    const ir_op_attrs *attr)
-{
-  int oi = ir_add_op(m, code, name);
-  assert_true(oi >= 0);
-  m->ops[oi].in[0] = a;
-  m->ops[oi].in[1] = b;
-  m->ops[oi].in[2] = c;
-  m->ops[oi].attr = *attr;
-  char out[64];
-  snprintf(out, sizeof out, "%s_y", name);
-  ir_shape none = ir_shape_make(0, NULL);
-  int t = ir_add_tensor(m, out, &none, XY_F32, IR_VALUE);
-  assert_true(t >= 0);
-  m->tensors[t].producer = oi;
-  m->ops[oi].out[0] = t;
-  xy_error err;
-  if (ir_infer_shapes(m, &m->ops[oi], &err))
-    fail_msg("%s", err.message);
-  assert_true(ir_mark_output(m, t));
-}
-
 /* Every kernel the layer ops lower to: linear's GEMM (wide and narrow columns, sub-heads,
  * both orders), dot and fill forms, every activation, binary, rmsnorm, 1D and 2D conv,
  * transposes that copy rows and that gather, transition_exp unrolled and looped. */
@@ -266,47 +237,47 @@ static ir_module *ops_module(void)
   assert_non_null(m);
   m->batch = 2;
   int64_t xd[] = {2, 5, 3, 48}, wd[] = {40, 48}, bd[] = {40}, gw[] = {2, 3, 2, 16}, gb[] = {12};
-  int x = ops_input(m, "x", 4, xd), w = ops_input(m, "w", 2, wd), b = ops_input(m, "b", 1, bd);
-  int g = ops_input(m, "g", 4, gw), gbias = ops_input(m, "gb", 1, gb);
+  int x = irb_input(m, "x", 4, xd), w = irb_input(m, "w", 2, wd), b = irb_input(m, "b", 1, bd);
+  int g = irb_input(m, "g", 4, gw), gbias = irb_input(m, "gb", 1, gb);
   ir_op_attrs a = {.linear = {1, 1, 40, IR_W_GFSC, 1.0}};
-  ops_add(m, IR_OP_LINEAR, "dense", x, w, b, &a);
+  irb_op(m, IR_OP_LINEAR, "dense", x, w, b, &a);
   a.linear = (ir_linear_attrs){2, 3, 2, IR_W_GFSC, 0.5};
-  ops_add(m, IR_OP_LINEAR, "narrow", x, g, gbias, &a);
+  irb_op(m, IR_OP_LINEAR, "narrow", x, g, gbias, &a);
   a.linear = (ir_linear_attrs){2, 3, 2, IR_W_GSFC, 1.0};
-  ops_add(m, IR_OP_LINEAR, "bias_only", x, -1, gbias, &a);
+  irb_op(m, IR_OP_LINEAR, "bias_only", x, -1, gbias, &a);
   for (int k = 0; k < IR_ACT_COUNT; k++) {
     ir_op_attrs act = {.act = {(ir_act_kind)k, 2.0}};
     char name[32];
     snprintf(name, sizeof name, "act%d", k);
-    ops_add(m, IR_OP_ACTIVATION, name, x, -1, -1, &act);
+    irb_op(m, IR_OP_ACTIVATION, name, x, -1, -1, &act);
   }
   ir_op_attrs bin = {.binary = IR_BIN_MUL}, norm = {.norm = {3, 1e-5}};
-  ops_add(m, IR_OP_BINARY, "mul", x, x, -1, &bin);
-  ops_add(m, IR_OP_RMSNORM_HEADS, "norm", x, -1, -1, &norm);
+  irb_op(m, IR_OP_BINARY, "mul", x, x, -1, &bin);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "norm", x, -1, -1, &norm);
   int64_t w2[] = {48, 1, 3, 3}, x1[] = {2, 7, 12}, w1[] = {12, 1, 4}, b1[] = {12};
-  int cw = ops_input(m, "cw", 4, w2), cx = ops_input(m, "cx", 3, x1);
-  int cw1 = ops_input(m, "cw1", 3, w1), cb1 = ops_input(m, "cb1", 1, b1);
+  int cw = irb_input(m, "cw", 4, w2), cx = irb_input(m, "cx", 3, x1);
+  int cw1 = irb_input(m, "cw1", 3, w1), cb1 = irb_input(m, "cb1", 1, b1);
   ir_op_attrs k3 = {.conv = {3}}, k4 = {.conv = {4}};
-  ops_add(m, IR_OP_CONV_CAUSAL, "conv2", x, cw, -1, &k3);
-  ops_add(m, IR_OP_CONV_CAUSAL, "conv1", cx, cw1, cb1, &k4);
+  irb_op(m, IR_OP_CONV_CAUSAL, "conv2", x, cw, -1, &k3);
+  irb_op(m, IR_OP_CONV_CAUSAL, "conv1", cx, cw1, cb1, &k4);
   ir_op_attrs tr;
   memset(&tr, 0, sizeof tr);
   int64_t v1[] = {2, 5, 3, 3, 16};
   int p1[] = {0, 3, 1, 2, 4};
   tr.transpose.view = ir_shape_make(5, v1);
   memcpy(tr.transpose.perm, p1, sizeof p1);
-  ops_add(m, IR_OP_TRANSPOSE, "rows", x, -1, -1, &tr);
+  irb_op(m, IR_OP_TRANSPOSE, "rows", x, -1, -1, &tr);
   int64_t v2[] = {2, 15, 48};
   int p2[] = {2, 0, 1};
   tr.transpose.view = ir_shape_make(3, v2);
   memcpy(tr.transpose.perm, p2, sizeof p2);
-  ops_add(m, IR_OP_TRANSPOSE, "gather", x, -1, -1, &tr);
+  irb_op(m, IR_OP_TRANSPOSE, "gather", x, -1, -1, &tr);
   int64_t a4[] = {3, 4, 4}, l4[] = {3, 4}, a6[] = {2, 6, 6}, l6[] = {2, 6};
-  int ai = ops_input(m, "ai", 3, a4), li = ops_input(m, "li", 2, l4);
-  int a6i = ops_input(m, "a6", 3, a6), l6i = ops_input(m, "l6", 2, l6);
+  int ai = irb_input(m, "ai", 3, a4), li = irb_input(m, "li", 2, l4);
+  int a6i = irb_input(m, "a6", 3, a6), l6i = irb_input(m, "l6", 2, l6);
   ir_op_attrs te = {.trans_exp = {1.0, 16}};
-  ops_add(m, IR_OP_TRANSITION_EXP, "T4", ai, li, ai, &te);
-  ops_add(m, IR_OP_TRANSITION_EXP, "T6", a6i, l6i, a6i, &te);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T4", ai, li, ai, &te);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T6", a6i, l6i, a6i, &te);
   return m;
 }
 

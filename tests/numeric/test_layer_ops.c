@@ -20,47 +20,13 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "ir_build.h"
 #include "interp.h"
 #include "program.h"
 
 static const double TOL = 1e-5;
 
 static xrt_context *own_ctx; /* the benchmark's profiling queue */
-
-/* ------------------------------------------------------------------ building modules */
-
-static int input(ir_module *m, const char *name, int rank, const int64_t *d)
-{
-  ir_shape s = ir_shape_make(rank, d);
-  int t = ir_add_tensor(m, name, &s, XY_F32, IR_INPUT);
-  assert_true(t >= 0 && ir_mark_input(m, t));
-  return t;
-}
-
-/* An op on up to three inputs (-1: empty slot) whose output becomes a model output. */
-static int add_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
-                  const ir_op_attrs *attr)
-{
-  int oi = ir_add_op(m, code, name);
-  assert_true(oi >= 0);
-  ir_op *op = &m->ops[oi];
-  op->in[0] = a;
-  op->in[1] = b;
-  op->in[2] = c;
-  op->attr = *attr;
-  char out[128];
-  snprintf(out, sizeof out, "%s_y", name);
-  ir_shape none = ir_shape_make(0, NULL);
-  int t = ir_add_tensor(m, out, &none, XY_F32, IR_VALUE);
-  assert_true(t >= 0);
-  m->tensors[t].producer = oi;
-  m->ops[oi].out[0] = t;
-  xy_error err;
-  if (ir_infer_shapes(m, &m->ops[oi], &err))
-    fail_msg("%s", err.message);
-  assert_true(ir_mark_output(m, t));
-  return t;
-}
 
 /* ------------------------------------------------------------------ running */
 
@@ -242,21 +208,21 @@ static void linear_cases(void **state)
             bd[] = {lc->G * lc->S * lc->F};
     char name[32];
     snprintf(name, sizeof name, "x%zu", i);
-    int x = input(m, name, 2, xd);
+    int x = irb_input(m, name, 2, xd);
     snprintf(name, sizeof name, "w%zu", i);
-    int w = lc->weight ? input(m, name, 2, wd) : -1;
+    int w = lc->weight ? irb_input(m, name, 2, wd) : -1;
     snprintf(name, sizeof name, "b%zu", i);
-    int b = lc->bias ? input(m, name, 1, bd) : -1;
+    int b = lc->bias ? irb_input(m, name, 1, bd) : -1;
     ir_op_attrs a = {.linear = {lc->G, lc->S, lc->F, lc->order, lc->scale}};
     snprintf(name, sizeof name, "lin%zu", i);
-    add_op(m, IR_OP_LINEAR, name, x, w, b, &a);
+    irb_op(m, IR_OP_LINEAR, name, x, w, b, &a);
     print_message("  lin%zu_y: %s\n", i, lc->what);
   }
   /* a rank-4 input: leading dims fold into the positions */
   int64_t xd[] = {2, 3, 5, 32}, wd[] = {1, 16, 2, 16}, bd[] = {32};
-  int x = input(m, "xr", 4, xd), w = input(m, "wr", 4, wd), b = input(m, "br", 1, bd);
+  int x = irb_input(m, "xr", 4, xd), w = irb_input(m, "wr", 4, wd), b = irb_input(m, "br", 1, bd);
   ir_op_attrs a = {.linear = {1, 2, 16, IR_W_GFSC, 1.0}};
-  add_op(m, IR_OP_LINEAR, "lin_rank4", x, w, b, &a);
+  irb_op(m, IR_OP_LINEAR, "lin_rank4", x, w, b, &a);
   check_model(m, "linear, 14 cases", -1, 1, false, sizeof KNOBS / sizeof KNOBS[0]);
 }
 
@@ -275,12 +241,12 @@ static void activation_cases(void **state)
                {IR_ACT_EXPEXP, 5, "expexp p=5"}, {IR_ACT_ONE_MINUS, 0, "one_minus"}};
   ir_module *m = module("act");
   int64_t xd[] = {5, 77};
-  int x = input(m, "x", 2, xd);
+  int x = irb_input(m, "x", 2, xd);
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     ir_op_attrs a = {.act = {kinds[k].kind, kinds[k].p}};
     char name[32];
     snprintf(name, sizeof name, "act%zu", k);
-    add_op(m, IR_OP_ACTIVATION, name, x, -1, -1, &a);
+    irb_op(m, IR_OP_ACTIVATION, name, x, -1, -1, &a);
     print_message("  act%zu_y: %s\n", k, kinds[k].what);
   }
   check_model(m, "activation, every kind", -6, 6, true, 3);
@@ -291,15 +257,15 @@ static void binary_cases(void **state)
   (void)state;
   ir_module *m = module("bin");
   int64_t d[] = {3, 5, 7}, d2[] = {4, 16};
-  int a = input(m, "a", 3, d), b = input(m, "b", 3, d);
-  int c = input(m, "c", 2, d2), e = input(m, "e", 2, d2);
+  int a = irb_input(m, "a", 3, d), b = irb_input(m, "b", 3, d);
+  int c = irb_input(m, "c", 2, d2), e = irb_input(m, "e", 2, d2);
   for (int k = 0; k < IR_BIN_COUNT; k++) {
     ir_op_attrs at = {.binary = (ir_binary_kind)k};
     char name[32];
     snprintf(name, sizeof name, "bin%d", k);
-    add_op(m, IR_OP_BINARY, name, a, b, -1, &at);
+    irb_op(m, IR_OP_BINARY, name, a, b, -1, &at);
     snprintf(name, sizeof name, "vec%d", k);
-    add_op(m, IR_OP_BINARY, name, c, e, -1, &at);
+    irb_op(m, IR_OP_BINARY, name, c, e, -1, &at);
   }
   check_model(m, "binary add, sub, mul", -2, 2, false, 3);
 }
@@ -311,10 +277,10 @@ static void rmsnorm_cases(void **state)
   (void)state;
   ir_module *m = module("norm");
   int64_t xd[] = {7, 72}, sd[] = {3, 24}, x2[] = {2, 5, 10};
-  int x = input(m, "x", 2, xd), s = input(m, "s", 2, sd), y = input(m, "z", 3, x2);
+  int x = irb_input(m, "x", 2, xd), s = irb_input(m, "s", 2, sd), y = irb_input(m, "z", 3, x2);
   ir_op_attrs a = {.norm = {3, 1e-5}}, a2 = {.norm = {2, 1e-5}};
-  add_op(m, IR_OP_RMSNORM_HEADS, "norm", x, s, -1, &a);
-  add_op(m, IR_OP_RMSNORM_HEADS, "norm5", y, -1, -1, &a2);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "norm", x, s, -1, &a);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "norm5", y, -1, -1, &a2);
   check_model(m, "rmsnorm_heads F=24 scale, F=5 none", -2, 2, false, 3);
 }
 
@@ -325,13 +291,13 @@ static void conv_cases(void **state)
   int64_t x1[] = {2, 13, 24}, w1[] = {24, 1, 4}, b1[] = {24};
   int64_t x2[] = {2, 5, 7, 12}, w2[] = {12, 1, 3, 3};
   int64_t x3[] = {1, 4, 3, 5}, w3[] = {5, 1, 2, 2}, b3[] = {5};
-  int xa = input(m, "xa", 3, x1), wa = input(m, "wa", 3, w1), ba = input(m, "ba", 1, b1);
-  int xb = input(m, "xb", 4, x2), wb = input(m, "wb", 4, w2);
-  int xc = input(m, "xc", 4, x3), wc = input(m, "wc", 4, w3), bc = input(m, "bc", 1, b3);
+  int xa = irb_input(m, "xa", 3, x1), wa = irb_input(m, "wa", 3, w1), ba = irb_input(m, "ba", 1, b1);
+  int xb = irb_input(m, "xb", 4, x2), wb = irb_input(m, "wb", 4, w2);
+  int xc = irb_input(m, "xc", 4, x3), wc = irb_input(m, "wc", 4, w3), bc = irb_input(m, "bc", 1, b3);
   ir_op_attrs k4 = {.conv = {4}}, k3 = {.conv = {3}}, k2 = {.conv = {2}};
-  add_op(m, IR_OP_CONV_CAUSAL, "c1", xa, wa, ba, &k4);
-  add_op(m, IR_OP_CONV_CAUSAL, "c2", xb, wb, -1, &k3);
-  add_op(m, IR_OP_CONV_CAUSAL, "c3", xc, wc, bc, &k2);
+  irb_op(m, IR_OP_CONV_CAUSAL, "c1", xa, wa, ba, &k4);
+  irb_op(m, IR_OP_CONV_CAUSAL, "c2", xb, wb, -1, &k3);
+  irb_op(m, IR_OP_CONV_CAUSAL, "c3", xc, wc, bc, &k2);
   check_model(m, "conv_causal 1D K=4, 2D K=3, 2D C=5", -1, 1, false, 4);
 }
 
@@ -344,7 +310,7 @@ static void transpose_one(ir_module *m, const char *name, int x, int rank, const
   memset(&a, 0, sizeof a);
   a.transpose.view = ir_shape_make(rank, view);
   memcpy(a.transpose.perm, perm, sizeof(int) * (size_t)rank);
-  add_op(m, IR_OP_TRANSPOSE, name, x, -1, -1, &a);
+  irb_op(m, IR_OP_TRANSPOSE, name, x, -1, -1, &a);
 }
 
 static void transpose_cases(void **state)
@@ -352,8 +318,8 @@ static void transpose_cases(void **state)
   (void)state;
   ir_module *m = module("tr");
   int64_t xd[] = {2, 3, 4, 48}, gd[] = {2, 3, 4, 8}, hd[] = {6, 3, 4, 8}, rd[] = {2, 3, 4, 5};
-  int x = input(m, "x", 4, xd), g = input(m, "g", 4, gd), h = input(m, "h", 4, hd);
-  int r = input(m, "r", 4, rd);
+  int x = irb_input(m, "x", 4, xd), g = irb_input(m, "g", 4, gd), h = irb_input(m, "h", 4, hd);
+  int r = irb_input(m, "r", 4, rd);
   /* the front end's shapes: heads out of the features, orientation-major gates, heads back */
   int64_t v1[] = {2, 3, 4, 6, 8}, v2[] = {2, 3, 4, 2, 4, 1}, v3[] = {2, 3, 3, 4, 8};
   int p1[] = {0, 3, 1, 2, 4}, p2[] = {0, 3, 4, 1, 2, 5}, p3[] = {0, 2, 3, 1, 4};
@@ -375,15 +341,15 @@ static void transition_exp_cases(void **state)
   int64_t ad[] = {2, 5, 3, 4, 4}, ld[] = {2, 5, 3, 4};
   int64_t a1[] = {7, 1, 1}, l1[] = {7, 1}, a3[] = {6, 3, 3}, l3[] = {6, 3}, a6[] = {5, 6, 6},
           l6[] = {5, 6};
-  int ain = input(m, "ain", 5, ad), lam = input(m, "lam", 4, ld), aout = input(m, "aout", 5, ad);
-  int bin = input(m, "bin", 3, a1), blam = input(m, "blam", 2, l1), bout = input(m, "bout", 3, a1);
-  int cin = input(m, "cin", 3, a3), clam = input(m, "clam", 2, l3), cout = input(m, "cout", 3, a3);
-  int din = input(m, "din", 3, a6), dlam = input(m, "dlam", 2, l6), dout = input(m, "dout", 3, a6);
+  int ain = irb_input(m, "ain", 5, ad), lam = irb_input(m, "lam", 4, ld), aout = irb_input(m, "aout", 5, ad);
+  int bin = irb_input(m, "bin", 3, a1), blam = irb_input(m, "blam", 2, l1), bout = irb_input(m, "bout", 3, a1);
+  int cin = irb_input(m, "cin", 3, a3), clam = irb_input(m, "clam", 2, l3), cout = irb_input(m, "cout", 3, a3);
+  int din = irb_input(m, "din", 3, a6), dlam = irb_input(m, "dlam", 2, l6), dout = irb_input(m, "dout", 3, a6);
   ir_op_attrs e16 = {.trans_exp = {1.0, 16}}, e5 = {.trans_exp = {0.8, 5}};
-  add_op(m, IR_OP_TRANSITION_EXP, "T4", ain, lam, aout, &e16);
-  add_op(m, IR_OP_TRANSITION_EXP, "T1", bin, blam, bout, &e16);
-  add_op(m, IR_OP_TRANSITION_EXP, "T3", cin, clam, cout, &e5);
-  add_op(m, IR_OP_TRANSITION_EXP, "T6", din, dlam, dout, &e16); /* past the unrolled sizes */
+  irb_op(m, IR_OP_TRANSITION_EXP, "T4", ain, lam, aout, &e16);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T1", bin, blam, bout, &e16);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T3", cin, clam, cout, &e5);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T6", din, dlam, dout, &e16); /* past the unrolled sizes */
   check_model(m, "transition_exp JT=4, 1, 3 (5 terms), 6", -0.6, 0.6, false, 3);
 }
 
@@ -496,9 +462,9 @@ static void bench_linear(void **state)
   for (int o = 0; o < 2; o++) {
     ir_module *m = module("bench");
     int64_t xd[] = {32, 16, 16, 192}, wd[] = {outs[o], 192}, bd[] = {outs[o]};
-    int x = input(m, "x", 4, xd), w = input(m, "w", 2, wd), b = input(m, "b", 1, bd);
+    int x = irb_input(m, "x", 4, xd), w = irb_input(m, "w", 2, wd), b = irb_input(m, "b", 1, bd);
     ir_op_attrs a = {.linear = {1, 1, outs[o], IR_W_GFSC, 1.0}};
-    add_op(m, IR_OP_LINEAR, "lin", x, w, b, &a);
+    irb_op(m, IR_OP_LINEAR, "lin", x, w, b, &a);
     xy_model model = {m};
     io xio;
     memset(&xio, 0, sizeof xio);
@@ -520,25 +486,25 @@ static void bench_layer_ops(void **state)
   ir_module *m = module("ops");
   int64_t xd[] = {32, 16, 16, 192}, wd[] = {192, 1, 3, 3}, bd[] = {192}, sd[] = {3, 64};
   int64_t gd[] = {32, 16, 16, 12}, gw[] = {1, 12, 1, 16};
-  int x = input(m, "x", 4, xd), w = input(m, "w", 4, wd), b = input(m, "b", 1, bd);
-  int s = input(m, "s", 2, sd), g = input(m, "g", 4, gd), gwt = input(m, "gw", 4, gw);
-  int gb = input(m, "gb", 1, (int64_t[]){12});
+  int x = irb_input(m, "x", 4, xd), w = irb_input(m, "w", 4, wd), b = irb_input(m, "b", 1, bd);
+  int s = irb_input(m, "s", 2, sd), g = irb_input(m, "g", 4, gd), gwt = irb_input(m, "gw", 4, gw);
+  int gb = irb_input(m, "gb", 1, (int64_t[]){12});
   ir_op_attrs conv = {.conv = {3}}, norm = {.norm = {3, 1e-5}};
   ir_op_attrs act = {.act = {IR_ACT_SIGMOID_POW, 1.0}}, mul = {.binary = IR_BIN_MUL};
   ir_op_attrs gate = {.linear = {1, 12, 1, IR_W_GSFC, 1.0}};
-  add_op(m, IR_OP_CONV_CAUSAL, "conv", x, w, b, &conv);
-  add_op(m, IR_OP_RMSNORM_HEADS, "norm", x, s, -1, &norm);
-  add_op(m, IR_OP_ACTIVATION, "gate_act", g, -1, -1, &act);
-  add_op(m, IR_OP_BINARY, "mul", x, x, -1, &mul);
-  add_op(m, IR_OP_LINEAR, "gate", x, gwt, gb, &gate);
+  irb_op(m, IR_OP_CONV_CAUSAL, "conv", x, w, b, &conv);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "norm", x, s, -1, &norm);
+  irb_op(m, IR_OP_ACTIVATION, "gate_act", g, -1, -1, &act);
+  irb_op(m, IR_OP_BINARY, "mul", x, x, -1, &mul);
+  irb_op(m, IR_OP_LINEAR, "gate", x, gwt, gb, &gate);
   int64_t v1[] = {32, 16, 16, 3, 64}, v2[] = {32, 16, 16, 3, 4, 1};
   int p1[] = {0, 3, 1, 2, 4}, p2[] = {0, 3, 4, 1, 2, 5};
   transpose_one(m, "to_heads", x, 5, v1, p1);
   transpose_one(m, "to_oriented", g, 6, v2, p2);
   int64_t ad[] = {32, 256, 4, 4, 4}, ld[] = {32, 256, 4, 4};
-  int ain = input(m, "ain", 5, ad), lam = input(m, "lam", 4, ld), aout = input(m, "aout", 5, ad);
+  int ain = irb_input(m, "ain", 5, ad), lam = irb_input(m, "lam", 4, ld), aout = irb_input(m, "aout", 5, ad);
   ir_op_attrs te = {.trans_exp = {1.0, 16}};
-  add_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout, &te);
+  irb_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout, &te);
   xy_model model = {m};
   io xio;
   memset(&xio, 0, sizeof xio);
