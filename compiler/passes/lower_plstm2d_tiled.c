@@ -65,6 +65,7 @@ typedef struct out_arrays {
   int eye;         /* identity for the lanes' sources, or -1 */
   int trow;        /* variable: b*NT + tile */
   bool fast;
+  bool lockstep;   /* every source run's program starts at the tile's first cell (GPUs) */
   int VS;
 } out_arrays;
 
@@ -145,12 +146,14 @@ static void emit_lane_gating(const p2d_kern *kc, const p2d_tile *t, const out_ar
   int x = kb_parfor(b, "x", I(p->PT / VS));
   lane_sink ls = {.oa = oa};
   ls.n0 = kb_let(b, "n0", KT_INT, MUL(V(x), I(VS)));
-  int ia = kb_let(b, "ia", KT_INT, DIV(V(ls.n0), I(TY)));
-  int ib = kb_let(b, "ib", KT_INT, DIV(ADD(V(ls.n0), I(VS - 1)), I(TY)));
   p2d_lanes ln = {.VS = VS, .eye = oa->eye, .n0 = ls.n0, .number = lane_number,
-                  .mark = lane_mark, .ctx = &ls};
-  ln.i_lo = V(ia);
-  ln.j_lo = SEL(kx_bin(b, KB_EQ, V(ia), V(ib)), REM(V(ls.n0), I(TY)), I(0));
+                  .mark = lane_mark, .ctx = &ls, .i_lo = I(0), .j_lo = I(0)};
+  if (!oa->lockstep) {
+    int ia = kb_let(b, "ia", KT_INT, DIV(V(ls.n0), I(TY)));
+    int ib = kb_let(b, "ib", KT_INT, DIV(ADD(V(ls.n0), I(VS - 1)), I(TY)));
+    ln.i_lo = V(ia);
+    ln.j_lo = SEL(kx_bin(b, KB_EQ, V(ia), V(ib)), REM(V(ls.n0), I(TY)), I(0));
+  }
   p2d_emit_lane_paths(kc, t, &ln);
   if (kc->o >= 0) /* the fused op counts D once, in orientation 0 */
     kb_if(b, p2d_is_first_orientation(kc));
@@ -421,7 +424,10 @@ static int emit_tile_out(lower_ctx *lc, const ir_op *op, const p2d_plan *p, int 
   kc.v = p2d_global(&kc, args, "v", lower_in(lc, op, P2D_V), cells * p->szV, true);
   kc.D = p2d_global(&kc, args, "D", lower_in(lc, op, P2D_D), cells * p->szD, true);
   p2d_declare_gates(lc, op, &kc, args, true);
-  out_arrays oa = {.Mb = -1, .Kt = -1, .entry = -1, .eye = -1};
+  /* As in the single form: a GPU's items move in lockstep over the tile's cells (the cells
+   * before a source get zero marks, which are what G holds there). */
+  out_arrays oa = {.Mb = -1, .Kt = -1, .entry = -1, .eye = -1,
+                   .lockstep = !lc->opt->device.is_cpu};
   if (entry_buf >= 0)
     oa.entry = p2d_global(&kc, args, "C_entry", entry_buf, d->B * p->NT * p->NB * p->szC, true);
   oa.out = p2d_global(&kc, args, "out", lower_out(lc, op, P2D_OUT), cells * p->szH, false);
