@@ -394,12 +394,16 @@ static const char *target_name(xy_target t)
 
 /* Every set through one compiled program, each output within TOL of its reference; the
  * special checks of a set; with compare_first, within 2e-6 of the first form's outputs
- * (the tile never changes results beyond float reassociation). */
+ * (the tile never changes results beyond float reassociation). The single form sums each
+ * output over all P cells at once, so its float32 rounding grows with P: beyond 1024 cells
+ * (where the cost model never picks it) its bound grows in proportion. */
 static void check_form(gcase *c, xy_target t, const char *form, int64_t chunk, const knobs *kn,
                        bool compare_first)
 {
   runner r;
   runner_open(&r, c, t, form, chunk, kn);
+  double cells = (double)c->g.X * c->g.Y;
+  double move = form && strcmp(form, "single") == 0 && cells > 1024 ? 2e-6 * cells / 1024 : 2e-6;
   float *got[MAX_SETS][MAX_IO];
   double worst = 0;
   for (int si = 0; si < c->n_sets; si++) {
@@ -418,9 +422,9 @@ static void check_form(gcase *c, xy_target t, const char *form, int64_t chunk, c
           d = x > d || isnan(x) ? x : d;
           m = fabs(c->first[si][o][j]) > m ? fabs(c->first[si][o][j]) : m;
         }
-        if (!(d <= 2e-6 * (m > 1 ? m : 1)))
-          fail_msg("%s %s: set %s output %s moves by %.3g between forms/tiles", c->g.name,
-                   xy_program_forms(r.prog), s->name, c->outs[o].name, d);
+        if (!(d <= move * (m > 1 ? m : 1)))
+          fail_msg("%s %s: set %s output %s moves by %.3g (max %.3g) between forms/tiles",
+                   c->g.name, xy_program_forms(r.prog), s->name, c->outs[o].name, d, m);
       }
     }
     if (s->check == CHECK_ZERO)
