@@ -1,0 +1,200 @@
+/* memory_oracle.c: the token loop of spec tnt.md §7.1, in float64. Per token t:
+ *
+ *   at a reset (t % S == 0):      W = W_init, Mom = 0, P = 0; the shard starts at t
+ *   at a chunk start:             A = W (the anchor); P = 0 when the projection is per chunk
+ *   g   = grad of c |f(k_t; A) - v_t|^2 at the anchor A, never at W
+ *   Mom = (eta_t if momentum else 0) Mom - theta_t g
+ *   W   = (1 - alpha_t if decay else 1) W + Mom
+ *   x   = q_t, or P q_t after P += k_t k_t^T / (k_t . k_t)
+ *   y_t = f(x; W), f(x; A) or f(x; W before the token), by the read mode.
+ *
+ * Gradients per memory family (§1.1): linear f = W x: e = 2c (W k - v), dW = e k^T.
+ * MLP f = W2 act(W1 x): z = W1 k, h = act(z), e = 2c (W2 h - v), dW2 = e h^T,
+ * delta = (W2^T e) * act'(z), dW1 = delta k^T. */
+#include "memory_oracle.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int64_t mem_weights_count(const mem_desc *d)
+{
+  return d->dh > 0 ? d->dh * d->dk + d->dv * d->dh : d->dv * d->dk;
+}
+
+static double act(mem_act a, double z)
+{
+  if (a == MEM_ACT_SILU)
+    return z / (1.0 + exp(-z));
+  const double c = 0.7978845608028654; /* sqrt(2 / pi) */
+  return 0.5 * z * (1.0 + tanh(c * (z + 0.044715 * z * z * z)));
+}
+
+static double act_grad(mem_act a, double z)
+{
+  if (a == MEM_ACT_SILU) {
+    double s = 1.0 / (1.0 + exp(-z));
+    return s * (1.0 + z * (1.0 - s));
+  }
+  const double c = 0.7978845608028654;
+  double u = c * (z + 0.044715 * z * z * z), th = tanh(u);
+  return 0.5 * (1.0 + th) + 0.5 * z * (1.0 - th * th) * c * (1.0 + 3.0 * 0.044715 * z * z);
+}
+
+/* Scratch for one evaluation: the hidden pre-activations and activations (MLP only). */
+typedef struct scratch {
+  double *z, *h, *e, *delta;
+} scratch;
+
+/* out [dv] = f(x; w). */
+static void forward(const mem_desc *d, const double *w, const double *x, double *out,
+                    scratch *sc)
+{
+  if (d->dh == 0) {
+    for (int64_t i = 0; i < d->dv; i++) {
+      double acc = 0;
+      for (int64_t j = 0; j < d->dk; j++)
+        acc += w[i * d->dk + j] * x[j];
+      out[i] = acc;
+    }
+    return;
+  }
+  const double *w1 = w, *w2 = w + d->dh * d->dk;
+  for (int64_t i = 0; i < d->dh; i++) {
+    double acc = 0;
+    for (int64_t j = 0; j < d->dk; j++)
+      acc += w1[i * d->dk + j] * x[j];
+    sc->z[i] = acc;
+    sc->h[i] = act(d->act, acc);
+  }
+  for (int64_t i = 0; i < d->dv; i++) {
+    double acc = 0;
+    for (int64_t j = 0; j < d->dh; j++)
+      acc += w2[i * d->dh + j] * sc->h[j];
+    out[i] = acc;
+  }
+}
+
+/* g = the loss gradient at weights a for the pair (k, v), laid out like the weights. */
+static void gradient(const mem_desc *d, const double *a, const double *k, const double *v,
+                     double *g, scratch *sc)
+{
+  forward(d, a, k, sc->e, sc);
+  for (int64_t i = 0; i < d->dv; i++)
+    sc->e[i] = 2.0 * d->loss_scale * (sc->e[i] - v[i]);
+  if (d->dh == 0) {
+    for (int64_t i = 0; i < d->dv; i++)
+      for (int64_t j = 0; j < d->dk; j++)
+        g[i * d->dk + j] = sc->e[i] * k[j];
+    return;
+  }
+  const double *w2 = a + d->dh * d->dk;
+  double *g1 = g, *g2 = g + d->dh * d->dk;
+  for (int64_t i = 0; i < d->dv; i++)
+    for (int64_t j = 0; j < d->dh; j++)
+      g2[i * d->dh + j] = sc->e[i] * sc->h[j];
+  for (int64_t j = 0; j < d->dh; j++) {
+    double back = 0;
+    for (int64_t i = 0; i < d->dv; i++)
+      back += w2[i * d->dh + j] * sc->e[i];
+    sc->delta[j] = back * act_grad(d->act, sc->z[j]);
+  }
+  for (int64_t i = 0; i < d->dh; i++)
+    for (int64_t j = 0; j < d->dk; j++)
+      g1[i * d->dk + j] = sc->delta[i] * k[j];
+}
+
+static int check_desc(const mem_desc *d, int64_t L, const mem_streams *s, xy_error *err)
+{
+  if (d->dk < 1 || d->dv < 1 || d->dh < 0 || L < 0)
+    return xy_fail(err, XY_E_USAGE, "memory: dk, dv must be at least 1, dh and L at least 0");
+  if (d->chunk < 1)
+    return xy_fail(err, XY_E_USAGE, "memory: chunk must be at least 1, not %lld",
+                   (long long)d->chunk);
+  if (d->reset < 0 || (d->reset > 0 && d->reset % d->chunk != 0))
+    return xy_fail(err, XY_E_USAGE,
+                   "memory: reset %lld must be 0 or a multiple of the chunk %lld (chunks never "
+                   "straddle a reset)", (long long)d->reset, (long long)d->chunk);
+  if (!s->q || !s->k || !s->v || !s->theta || (d->momentum && !s->eta) ||
+      (d->decay && !s->alpha))
+    return xy_fail(err, XY_E_USAGE, "memory: a stream the schedule reads is missing");
+  return XY_OK;
+}
+
+int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const double *w_init,
+                   double *y, double *w_final, xy_error *err)
+{
+  int rc = check_desc(d, L, s, err);
+  if (rc)
+    return rc;
+  int64_t nw = mem_weights_count(d), dk = d->dk, dv = d->dv, hid = d->dh > 0 ? d->dh : 1;
+  size_t bytes = sizeof(double);
+  double *w = calloc((size_t)nw, bytes), *mom = calloc((size_t)nw, bytes);
+  double *anchor = calloc((size_t)nw, bytes), *prev = calloc((size_t)nw, bytes);
+  double *g = calloc((size_t)nw, bytes), *p = calloc((size_t)(dk * dk), bytes);
+  double *x = calloc((size_t)dk, bytes);
+  scratch sc = {calloc((size_t)hid, bytes), calloc((size_t)hid, bytes),
+                calloc((size_t)dv, bytes), calloc((size_t)hid, bytes)};
+  if (!w || !mom || !anchor || !prev || !g || !p || !x || !sc.z || !sc.h || !sc.e || !sc.delta) {
+    rc = xy_fail(err, XY_E_NOMEM, "out of memory");
+    goto done;
+  }
+  memcpy(w, w_init, (size_t)nw * bytes);
+  int64_t shard0 = 0;
+  for (int64_t t = 0; t < L; t++) {
+    const double *kt = s->k + t * dk, *vt = s->v + t * dv, *qt = s->q + t * dk;
+    if (d->reset > 0 && t % d->reset == 0) {
+      memcpy(w, w_init, (size_t)nw * bytes);
+      memset(mom, 0, (size_t)nw * bytes);
+      memset(p, 0, (size_t)(dk * dk) * bytes);
+      shard0 = t;
+    }
+    if ((t - shard0) % d->chunk == 0) {
+      memcpy(anchor, w, (size_t)nw * bytes);
+      if (d->qkproj == MEM_QK_CHUNK)
+        memset(p, 0, (size_t)(dk * dk) * bytes);
+    }
+    memcpy(prev, w, (size_t)nw * bytes);
+    gradient(d, anchor, kt, vt, g, &sc);
+    double keep_mom = d->momentum ? s->eta[t] : 0.0, keep_w = d->decay ? 1.0 - s->alpha[t] : 1.0;
+    for (int64_t i = 0; i < nw; i++) {
+      mom[i] = keep_mom * mom[i] - s->theta[t] * g[i];
+      w[i] = keep_w * w[i] + mom[i];
+    }
+    if (d->qkproj == MEM_QK_NONE) {
+      memcpy(x, qt, (size_t)dk * bytes);
+    } else {
+      double kk = 0;
+      for (int64_t j = 0; j < dk; j++)
+        kk += kt[j] * kt[j];
+      for (int64_t i = 0; kk > 0 && i < dk; i++) /* a zero key adds nothing */
+        for (int64_t j = 0; j < dk; j++)
+          p[i * dk + j] += kt[i] * kt[j] / kk;
+      for (int64_t i = 0; i < dk; i++) {
+        double acc = 0;
+        for (int64_t j = 0; j < dk; j++)
+          acc += p[i * dk + j] * qt[j];
+        x[i] = acc;
+      }
+    }
+    const double *read = d->read == MEM_READ_INCLUSIVE     ? w
+                         : d->read == MEM_READ_CHUNK_START ? anchor
+                                                           : prev;
+    forward(d, read, x, y + t * dv, &sc);
+  }
+  if (w_final)
+    memcpy(w_final, w, (size_t)nw * bytes);
+done:
+  free(w);
+  free(mom);
+  free(anchor);
+  free(prev);
+  free(g);
+  free(p);
+  free(x);
+  free(sc.z);
+  free(sc.h);
+  free(sc.e);
+  free(sc.delta);
+  return rc;
+}
