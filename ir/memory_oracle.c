@@ -122,7 +122,7 @@ static int check_desc(const mem_desc *d, int64_t L, const mem_streams *s, xy_err
 }
 
 int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const double *w_init,
-                   double *y, double *w_final, xy_error *err)
+                   double *y, const mem_final *fin, xy_error *err)
 {
   int rc = check_desc(d, L, s, err);
   if (rc)
@@ -182,8 +182,12 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
                                                            : prev;
     forward(d, read, x, y + t * dv, &sc);
   }
-  if (w_final)
-    memcpy(w_final, w, (size_t)nw * bytes);
+  if (fin && fin->w)
+    memcpy(fin->w, w, (size_t)nw * bytes);
+  if (fin && fin->mom)
+    memcpy(fin->mom, mom, (size_t)nw * bytes);
+  if (fin && fin->p)
+    memcpy(fin->p, p, (size_t)(dk * dk) * bytes);
 done:
   free(w);
   free(mom);

@@ -49,9 +49,15 @@ typedef struct mem_streams {
 /* Doubles in one copy of the memory's weights (W, or W1 then W2). */
 int64_t mem_weights_count(const mem_desc *d);
 
-/* Runs L tokens from the weights w_init: y [L][dv]; the final weights into w_final when it
- * is not NULL. Fails (XY_E_USAGE) on a malformed description. */
+/* The state after the last token; each pointer may be NULL: the weights and the momentum
+ * (laid out like the weights) and the Q-K accumulator P [dk][dk]. */
+typedef struct mem_final {
+  double *w, *mom, *p;
+} mem_final;
+
+/* Runs L tokens from the weights w_init: y [L][dv]; the final state into fin when it is not
+ * NULL. Fails (XY_E_USAGE) on a malformed description. */
 int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const double *w_init,
-                   double *y, double *w_final, xy_error *err);
+                   double *y, const mem_final *fin, xy_error *err);
 
 #endif /* XY_MEMORY_ORACLE_H */

@@ -93,7 +93,8 @@ static void titans_chunks(void **state)
   xy_error err;
   for (int c = 0; c < 5; c++) {
     mem_desc d = linear(1 << c, true);
-    assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], wf, &err), XY_OK);
+    mem_final fin = {.w = wf};
+    assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], &fin, &err), XY_OK);
     expect_row(y[15], want[c][0], want[c][1], want[c][2]);
     if (c == 2) { /* the full C = 4 trace */
       expect_row(y[0], 0.316194797737, 0.222216155502, 0.085771763010);
@@ -176,7 +177,8 @@ static void mlp_gradient(void **state)
       w[i] = sin(0.7 * i + 0.3);
     mem_streams st = {q, k, v, &theta, NULL, NULL};
     xy_error err;
-    assert_int_equal(mem_oracle_run(&d, 1, &st, w, y, wf, &err), XY_OK);
+    mem_final fin = {.w = wf};
+    assert_int_equal(mem_oracle_run(&d, 1, &st, w, y, &fin, &err), XY_OK);
     for (int i = 0; i < 25; i++) {
       double wp[25], wm[25], h = 1e-6;
       memcpy(wp, w, sizeof w);
@@ -230,7 +232,8 @@ static void schedule_properties(void **state)
   mem_desc incl = linear(1, false), excl = linear(1, false);
   excl.read = MEM_READ_EXCLUSIVE;
   double wf[D * D];
-  assert_int_equal(mem_oracle_run(&incl, L - 1, &st, init, &y[0][0], wf, &err), XY_OK);
+  mem_final fin = {.w = wf};
+  assert_int_equal(mem_oracle_run(&incl, L - 1, &st, init, &y[0][0], &fin, &err), XY_OK);
   assert_int_equal(mem_oracle_run(&excl, L, &st, init, &y2[0][0], NULL, &err), XY_OK);
   for (int i = 0; i < D; i++) { /* the exclusive read of token 15 is W[15] q_15 */
     double want = 0;
