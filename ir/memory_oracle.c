@@ -19,6 +19,13 @@
 
 int64_t mem_weights_count(const mem_desc *d)
 {
+  int64_t w = d->dh > 0 ? d->dh * d->dk + d->dv * d->dh : d->dv * d->dk;
+  return w + (d->bias ? d->dh + d->dv : 0);
+}
+
+/* Where the biases start: after every matrix. */
+static int64_t bias_at(const mem_desc *d)
+{
   return d->dh > 0 ? d->dh * d->dk + d->dv * d->dh : d->dv * d->dk;
 }
 
@@ -41,18 +48,20 @@ static double act_grad(mem_act a, double z)
   return 0.5 * (1.0 + th) + 0.5 * z * (1.0 - th * th) * c * (1.0 + 3.0 * 0.044715 * z * z);
 }
 
-/* Scratch for one evaluation: the hidden pre-activations and activations (MLP only). */
+/* Scratch for one evaluation: the hidden pre-activations and activations (MLP only), the
+ * output error, the hidden error and the normalised output (ln_residual). */
 typedef struct scratch {
-  double *z, *h, *e, *delta;
+  double *z, *h, *e, *delta, *xhat;
 } scratch;
 
-/* out [dv] = f(x; w). */
-static void forward(const mem_desc *d, const double *w, const double *x, double *out,
-                    scratch *sc)
+/* out [dv] = f_res(x; w): the memory without the wrapper. */
+static void forward_res(const mem_desc *d, const double *w, const double *x, double *out,
+                        scratch *sc)
 {
+  const double *b = d->bias ? w + bias_at(d) : NULL;
   if (d->dh == 0) {
     for (int64_t i = 0; i < d->dv; i++) {
-      double acc = 0;
+      double acc = b ? b[i] : 0;
       for (int64_t j = 0; j < d->dk; j++)
         acc += w[i * d->dk + j] * x[j];
       out[i] = acc;
@@ -61,31 +70,77 @@ static void forward(const mem_desc *d, const double *w, const double *x, double 
   }
   const double *w1 = w, *w2 = w + d->dh * d->dk;
   for (int64_t i = 0; i < d->dh; i++) {
-    double acc = 0;
+    double acc = b ? b[i] : 0;
     for (int64_t j = 0; j < d->dk; j++)
       acc += w1[i * d->dk + j] * x[j];
     sc->z[i] = acc;
     sc->h[i] = act(d->act, acc);
   }
   for (int64_t i = 0; i < d->dv; i++) {
-    double acc = 0;
+    double acc = b ? b[d->dh + i] : 0;
     for (int64_t j = 0; j < d->dh; j++)
       acc += w2[i * d->dh + j] * sc->h[j];
     out[i] = acc;
   }
 }
 
-/* g = the loss gradient at weights a for the pair (k, v), laid out like the weights. */
-static void gradient(const mem_desc *d, const double *a, const double *k, const double *v,
-                     double *g, scratch *sc)
+/* xhat = (o - mean) / sqrt(var + eps) over the dv features; returns sqrt(var + eps). */
+static double layer_norm(const mem_desc *d, const double *o, double *xhat)
 {
-  forward(d, a, k, sc->e, sc);
+  double mean = 0, var = 0;
   for (int64_t i = 0; i < d->dv; i++)
-    sc->e[i] = 2.0 * d->loss_scale * (sc->e[i] - v[i]);
-  if (d->dh == 0) {
+    mean += o[i];
+  mean /= (double)d->dv;
+  for (int64_t i = 0; i < d->dv; i++)
+    var += (o[i] - mean) * (o[i] - mean);
+  double sd = sqrt(var / (double)d->dv + d->ln_eps);
+  for (int64_t i = 0; i < d->dv; i++)
+    xhat[i] = (o[i] - mean) / sd;
+  return sd;
+}
+
+/* out [dv] = f(x; w), the wrapper included. */
+static void forward(const mem_desc *d, const mem_streams *s, const double *w, const double *x,
+                    double *out, scratch *sc)
+{
+  forward_res(d, w, x, out, sc);
+  if (!d->ln_residual)
+    return;
+  layer_norm(d, out, sc->xhat);
+  for (int64_t i = 0; i < d->dv; i++)
+    out[i] = x[i] + s->ln_gamma[i] * sc->xhat[i] + s->ln_beta[i];
+}
+
+/* g = the loss gradient at weights a for the pair (k, v), laid out like the weights. Through
+ * the wrapper (spec §1.1): with u = 2c (k + gamma xhat + beta - v) gamma, the error of f_res
+ * is (D u - sum u - xhat sum(u xhat)) / (D sd). */
+static void gradient(const mem_desc *d, const mem_streams *s, const double *a, const double *k,
+                     const double *v, double *g, scratch *sc)
+{
+  forward_res(d, a, k, sc->e, sc);
+  if (d->ln_residual) {
+    double sd = layer_norm(d, sc->e, sc->xhat), su = 0, sux = 0, n = (double)d->dv;
+    for (int64_t i = 0; i < d->dv; i++) {
+      double u = 2.0 * d->loss_scale *
+                 (k[i] + s->ln_gamma[i] * sc->xhat[i] + s->ln_beta[i] - v[i]) * s->ln_gamma[i];
+      sc->e[i] = u;
+      su += u;
+      sux += u * sc->xhat[i];
+    }
     for (int64_t i = 0; i < d->dv; i++)
+      sc->e[i] = (n * sc->e[i] - su - sc->xhat[i] * sux) / (n * sd);
+  } else {
+    for (int64_t i = 0; i < d->dv; i++)
+      sc->e[i] = 2.0 * d->loss_scale * (sc->e[i] - v[i]);
+  }
+  double *gb = d->bias ? g + bias_at(d) : NULL;
+  if (d->dh == 0) {
+    for (int64_t i = 0; i < d->dv; i++) {
       for (int64_t j = 0; j < d->dk; j++)
         g[i * d->dk + j] = sc->e[i] * k[j];
+      if (gb)
+        gb[i] = sc->e[i];
+    }
     return;
   }
   const double *w2 = a + d->dh * d->dk;
@@ -102,6 +157,10 @@ static void gradient(const mem_desc *d, const double *a, const double *k, const 
   for (int64_t i = 0; i < d->dh; i++)
     for (int64_t j = 0; j < d->dk; j++)
       g1[i * d->dk + j] = sc->delta[i] * k[j];
+  for (int64_t i = 0; gb && i < d->dh; i++)
+    gb[i] = sc->delta[i];
+  for (int64_t i = 0; gb && i < d->dv; i++)
+    gb[d->dh + i] = sc->e[i];
 }
 
 static int check_desc(const mem_desc *d, int64_t L, const mem_streams *s, xy_error *err)
@@ -116,8 +175,15 @@ static int check_desc(const mem_desc *d, int64_t L, const mem_streams *s, xy_err
                    "memory: reset %lld must be 0 or a multiple of the chunk %lld (chunks never "
                    "straddle a reset)", (long long)d->reset, (long long)d->chunk);
   if (!s->q || !s->k || !s->v || !s->theta || (d->momentum && !s->eta) ||
-      (d->decay && !s->alpha))
+      (d->decay && !s->alpha) || (d->ln_residual && (!s->ln_gamma || !s->ln_beta)) ||
+      (d->ttt_lr && !d->ttt_offset))
     return xy_fail(err, XY_E_USAGE, "memory: a stream the schedule reads is missing");
+  if (d->ln_residual && d->dk != d->dv)
+    return xy_fail(err, XY_E_USAGE, "memory: the ln_residual wrapper needs dk = dv");
+  if (d->ttt_lr && (d->momentum || d->decay || d->reset || d->qkproj != MEM_QK_NONE ||
+                    d->read != MEM_READ_INCLUSIVE))
+    return xy_fail(err, XY_E_USAGE, "memory: the TTT learning-rate matrix takes no momentum, "
+                   "decay, reset or Q-K projection, and reads inclusively");
   return XY_OK;
 }
 
@@ -134,8 +200,14 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
   double *g = calloc((size_t)nw, bytes), *p = calloc((size_t)(dk * dk), bytes);
   double *x = calloc((size_t)dk, bytes);
   scratch sc = {calloc((size_t)hid, bytes), calloc((size_t)hid, bytes),
-                calloc((size_t)dv, bytes), calloc((size_t)hid, bytes)};
-  if (!w || !mom || !anchor || !prev || !g || !p || !x || !sc.z || !sc.h || !sc.e || !sc.delta) {
+                calloc((size_t)dv, bytes), calloc((size_t)hid, bytes), calloc((size_t)dv, bytes)};
+  /* TTT: the gradients of the chunk so far */
+  int64_t ngs = 0;
+  double *gs = NULL;
+  if (d->ttt_lr && !__builtin_mul_overflow(d->chunk, nw, &ngs))
+    gs = calloc((size_t)ngs, bytes);
+  if (!w || !mom || !anchor || !prev || !g || !p || !x || !sc.z || !sc.h || !sc.e ||
+      !sc.delta || !sc.xhat || (d->ttt_lr && !gs)) {
     rc = xy_fail(err, XY_E_NOMEM, "out of memory");
     goto done;
   }
@@ -154,8 +226,19 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
       if (d->qkproj == MEM_QK_CHUNK)
         memset(p, 0, (size_t)(dk * dk) * bytes);
     }
+    if (d->ttt_lr) {
+      int64_t i = (t - shard0) % d->chunk, s0 = t - i;
+      gradient(d, s, anchor, kt, vt, gs + i * nw, &sc);
+      memcpy(w, anchor, (size_t)nw * bytes);
+      double row = d->ttt_base * fmax(0.0, 1.0 / (double)(i + 1) + d->ttt_offset[i]) / d->ttt_div;
+      for (int64_t j = 0; j <= i; j++)
+        for (int64_t e = 0; e < nw; e++)
+          w[e] -= row * s->theta[s0 + j] * gs[j * nw + e];
+      forward(d, s, w, qt, y + t * dv, &sc);
+      continue;
+    }
     memcpy(prev, w, (size_t)nw * bytes);
-    gradient(d, anchor, kt, vt, g, &sc);
+    gradient(d, s, anchor, kt, vt, g, &sc);
     double keep_mom = d->momentum ? s->eta[t] : 0.0, keep_w = d->decay ? 1.0 - s->alpha[t] : 1.0;
     for (int64_t i = 0; i < nw; i++) {
       mom[i] = keep_mom * mom[i] - s->theta[t] * g[i];
@@ -180,7 +263,7 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
     const double *read = d->read == MEM_READ_INCLUSIVE     ? w
                          : d->read == MEM_READ_CHUNK_START ? anchor
                                                            : prev;
-    forward(d, read, x, y + t * dv, &sc);
+    forward(d, s, read, x, y + t * dv, &sc);
   }
   if (fin && fin->w)
     memcpy(fin->w, w, (size_t)nw * bytes);
@@ -200,5 +283,7 @@ done:
   free(sc.h);
   free(sc.e);
   free(sc.delta);
+  free(sc.xhat);
+  free(gs);
   return rc;
 }

@@ -37,6 +37,15 @@ typedef struct mem_desc {
   mem_qkproj qkproj;
   bool momentum;        /* Mom = eta_t Mom - theta_t g; else Mom = -theta_t g */
   bool decay;           /* W = (1 - alpha_t) W + Mom; else W = W + Mom */
+  bool bias;            /* f adds biases: W x + b (MLP: b1 inside, b2 outside) */
+  bool ln_residual;     /* TTT's wrapper x + gamma * LN(f(x)) + beta (needs dk = dv) */
+  double ln_eps;
+  /* TTT's learning-rate matrix per chunk (spec §3.2): token s+i reads W_i = A - sum_{j<=i}
+   * eta_ij g_j, eta_ij = base max(0, 1/(i+1) + offset[i]) theta_{s+j} / div; the state
+   * moves to W_{n-1}. Momentum, decay, resets, Q-K projection and other reads are off. */
+  bool ttt_lr;
+  double ttt_base, ttt_div;
+  const double *ttt_offset; /* [chunk] */
 } mem_desc;
 
 /* Per-token streams: q, k [L][dk], v [L][dv]; theta, eta, alpha [L] (eta only with
@@ -44,9 +53,11 @@ typedef struct mem_desc {
 typedef struct mem_streams {
   const double *q, *k, *v;
   const double *theta, *eta, *alpha;
+  const double *ln_gamma, *ln_beta; /* [dv], with ln_residual */
 } mem_streams;
 
-/* Doubles in one copy of the memory's weights (W, or W1 then W2). */
+/* Doubles in one copy of the memory's weights: W (or W1 then W2), then the biases (b, or
+ * b1 then b2). */
 int64_t mem_weights_count(const mem_desc *d);
 
 /* The state after the last token; each pointer may be NULL: the weights and the momentum

@@ -54,7 +54,8 @@ static void w0(double s, double *w)
 
 static mem_streams streams(const toy *s)
 {
-  mem_streams st = {&s->q[0][0], &s->k[0][0], &s->v[0][0], s->theta, s->eta, s->alpha};
+  mem_streams st = {.q = &s->q[0][0], .k = &s->k[0][0], .v = &s->v[0][0], .theta = s->theta,
+                    .eta = s->eta, .alpha = s->alpha};
   return st;
 }
 
@@ -141,13 +142,14 @@ static void tnt_toy(void **state)
   expect_row(yg[8], -1.390099293466, -0.708194330432, 0.433045374540);
 }
 
-/* c |f(k; w) - v|^2 for the MLP, computed here independently of the oracle. */
+/* c |f(k; w) - v|^2 for the MLP (W1, W2, then b1, b2 with biases), computed here
+ * independently of the oracle. */
 static double mlp_loss(const mem_desc *d, const double *w, const double *k, const double *v)
 {
   double h[16], loss = 0;
-  const double *w1 = w, *w2 = w + d->dh * d->dk;
+  const double *w1 = w, *w2 = w + d->dh * d->dk, *b = w2 + d->dv * d->dh;
   for (int64_t i = 0; i < d->dh; i++) {
-    double z = 0;
+    double z = d->bias ? b[i] : 0;
     for (int64_t j = 0; j < d->dk; j++)
       z += w1[i * d->dk + j] * k[j];
     h[i] = d->act == MEM_ACT_SILU
@@ -155,7 +157,7 @@ static double mlp_loss(const mem_desc *d, const double *w, const double *k, cons
              : 0.5 * z * (1 + tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)));
   }
   for (int64_t i = 0; i < d->dv; i++) {
-    double p = 0;
+    double p = d->bias ? b[d->dh + i] : 0;
     for (int64_t j = 0; j < d->dh; j++)
       p += w2[i * d->dh + j] * h[j];
     loss += (p - v[i]) * (p - v[i]);
@@ -164,23 +166,25 @@ static double mlp_loss(const mem_desc *d, const double *w, const double *k, cons
 }
 
 /* One token of plain GD moves the weights by -theta g exactly: g against central
- * differences of the loss, for both activations. */
+ * differences of the loss, for both activations, with and without biases. */
 static void mlp_gradient(void **state)
 {
   (void)state;
-  for (int a = 0; a < 2; a++) {
-    mem_desc d = {.dk = 3, .dv = 2, .dh = 5, .act = a ? MEM_ACT_SILU : MEM_ACT_GELU_TANH,
-                  .loss_scale = 0.5, .chunk = 1, .read = MEM_READ_INCLUSIVE};
-    double w[25], wf[25], k[3] = {0.3, -0.8, 0.5}, v[2] = {0.7, -0.2}, q[3] = {1, 0, 0};
+  for (int a = 0; a < 4; a++) {
+    mem_desc d = {.dk = 3, .dv = 2, .dh = 5, .act = a % 2 ? MEM_ACT_SILU : MEM_ACT_GELU_TANH,
+                  .loss_scale = 0.5, .chunk = 1, .read = MEM_READ_INCLUSIVE, .bias = a >= 2};
+    int nw = (int)mem_weights_count(&d);
+    assert_int_equal(nw, d.bias ? 32 : 25);
+    double w[32], wf[32], k[3] = {0.3, -0.8, 0.5}, v[2] = {0.7, -0.2}, q[3] = {1, 0, 0};
     double theta = 0.25, y[2];
-    for (int i = 0; i < 25; i++)
+    for (int i = 0; i < nw; i++)
       w[i] = sin(0.7 * i + 0.3);
-    mem_streams st = {q, k, v, &theta, NULL, NULL};
+    mem_streams st = {.q = q, .k = k, .v = v, .theta = &theta};
     xy_error err;
     mem_final fin = {.w = wf};
     assert_int_equal(mem_oracle_run(&d, 1, &st, w, y, &fin, &err), XY_OK);
-    for (int i = 0; i < 25; i++) {
-      double wp[25], wm[25], h = 1e-6;
+    for (int i = 0; i < nw; i++) {
+      double wp[32], wm[32], h = 1e-6;
       memcpy(wp, w, sizeof w);
       memcpy(wm, w, sizeof w);
       wp[i] += h;
@@ -188,7 +192,7 @@ static void mlp_gradient(void **state)
       double fd = (mlp_loss(&d, wp, k, v) - mlp_loss(&d, wm, k, v)) / (2 * h);
       double g = (w[i] - wf[i]) / theta;
       if (!(fabs(g - fd) <= 1e-8))
-        fail_msg("act %d weight %d: gradient %.12g, finite difference %.12g", a, i, g, fd);
+        fail_msg("case %d weight %d: gradient %.12g, finite difference %.12g", a, i, g, fd);
     }
   }
 }
@@ -259,6 +263,16 @@ static void bad_schedules(void **state)
   d = linear(0, false);
   assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "chunk"));
+  double offsets[4] = {0};
+  d = linear(4, true);
+  d.ttt_lr = true;
+  d.ttt_offset = offsets;
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_non_null(strstr(err.message, "TTT"));
+  d = linear(2, false);
+  d.ln_residual = true;
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_non_null(strstr(err.message, "missing")); /* no gamma, beta */
   d = linear(2, true);
   st.eta = NULL;
   assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);

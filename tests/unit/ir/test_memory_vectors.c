@@ -2,10 +2,7 @@
  * (made with the spec's float64 token loop and checked by an independent chunk-parallel
  * evaluation): every output, final state and the combined TNT output within 1e-12 relative
  * to the array's largest value. Each (batch, head) is one run of the oracle; initial states
- * are per head.
- *
- * The TTT case (ttt_linear_b16: biases, the ln_residual wrapper, the TTT learning-rate
- * matrix) needs oracle features that do not exist yet; it is listed and skipped. */
+ * and slow weights are per head. */
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -78,17 +75,26 @@ static int64_t shape_int(const vcase *c, const char *key)
   return v ? json_integer_value(v) : 0;
 }
 
-/* The schedule fields the oracle knows; false when the module needs one it does not. */
-static bool read_desc(const vcase *c, json_t *sched, mem_desc *d)
+/* The module's schedule (spec §5.1 fields) as the oracle's description; offsets holds the
+ * TTT learning-rate offsets. */
+static void read_desc(const vcase *c, json_t *sched, mem_desc *d, double *offsets)
 {
   json_t *model = json_object_get(sched, "model"), *qk = json_object_get(sched, "qkproj");
-  if (json_is_true(json_object_get(model, "bias")) ||
-      strcmp(json_string_value(json_object_get(json_object_get(sched, "wrap"), "kind")),
-             "none") != 0 ||
-      strcmp(json_string_value(json_object_get(json_object_get(sched, "lr"), "kind")), "token") !=
-        0)
-    return false;
+  json_t *wrap = json_object_get(sched, "wrap"), *lr = json_object_get(sched, "lr");
   memset(d, 0, sizeof *d);
+  d->bias = json_is_true(json_object_get(model, "bias"));
+  d->ln_residual = strcmp(json_string_value(json_object_get(wrap, "kind")), "ln_residual") == 0;
+  d->ln_eps = json_number_value(json_object_get(wrap, "eps"));
+  d->ttt_lr = strcmp(json_string_value(json_object_get(lr, "kind")), "ttt_matrix") == 0;
+  if (d->ttt_lr) {
+    d->ttt_base = json_number_value(json_object_get(lr, "base"));
+    d->ttt_div = json_number_value(json_object_get(lr, "per_head_div"));
+    json_t *off = json_object_get(lr, "token_offset");
+    assert_true(json_array_size(off) <= 64);
+    for (size_t i = 0; i < json_array_size(off); i++)
+      offsets[i] = json_number_value(json_array_get(off, i));
+    d->ttt_offset = offsets;
+  }
   d->dk = c->dk;
   d->dv = c->dv;
   d->dh = strcmp(json_string_value(json_object_get(model, "kind")), "mlp") == 0 ? c->hidden : 0;
@@ -107,7 +113,6 @@ static bool read_desc(const vcase *c, json_t *sched, mem_desc *d)
                                           : MEM_QK_NONE;
   d->momentum = strcmp(json_string_value(json_object_get(sched, "momentum")), "none") != 0;
   d->decay = strcmp(json_string_value(json_object_get(sched, "decay")), "none") != 0;
-  return true;
 }
 
 /* Initial weights of head h (W, or W1 then W2), [H, ...] in the file. */
@@ -117,12 +122,20 @@ static double *init_weights(const vcase *c, const char *prefix, const mem_desc *
   double *w = malloc(sizeof(double) * (size_t)(nw * c->H));
   assert_non_null(w);
   if (d->dh == 0) {
+    int64_t nm = d->dv * d->dk;
     double *x = load_own(c, prefix, "W_init", &n);
-    assert_true(x && n == nw * c->H);
-    memcpy(w, x, sizeof(double) * (size_t)n);
+    double *b = d->bias ? load_own(c, prefix, "b_init", NULL) : NULL;
+    assert_true(x && n == nm * c->H && (b || !d->bias));
+    for (int64_t h = 0; h < c->H; h++) {
+      memcpy(w + h * nw, x + h * nm, sizeof(double) * (size_t)nm);
+      if (b)
+        memcpy(w + h * nw + nm, b + h * d->dv, sizeof(double) * (size_t)d->dv);
+    }
     free(x);
+    free(b);
     return w;
   }
+  assert_false(d->bias); /* no MLP case with biases yet */
   int64_t n1 = d->dh * d->dk, n2 = d->dv * d->dh;
   double *w1 = load_own(c, prefix, "W1_init", &n), *w2 = load_own(c, prefix, "W2_init", NULL);
   assert_true(w1 && w2 && n == n1 * c->H);
@@ -150,8 +163,17 @@ static void check_final(const vcase *c, const char *prefix, const mem_desc *d, c
       free(want);
       return;
     }
-    memcpy(want, x, sizeof(double) * (size_t)(nw * runs));
+    int64_t nm = d->dv * d->dk;
+    snprintf(name, sizeof name, "%sb_%s", prefix, strchr(lin, '_') + 1);
+    double *b = d->bias ? load(c, name, NULL) : NULL;
+    assert_true(b || !d->bias);
+    for (int64_t r = 0; r < runs; r++) {
+      memcpy(want + r * nw, x + r * nm, sizeof(double) * (size_t)nm);
+      if (b)
+        memcpy(want + r * nw + nm, b + r * d->dv, sizeof(double) * (size_t)d->dv);
+    }
     free(x);
+    free(b);
   } else {
     int64_t n1 = d->dh * d->dk, n2 = d->dv * d->dh;
     snprintf(name, sizeof name, "%s%s", prefix, l1);
@@ -174,10 +196,14 @@ static void check_final(const vcase *c, const char *prefix, const mem_desc *d, c
 static void run_module(const vcase *c, json_t *module, const char *prefix, double *sum)
 {
   mem_desc d;
-  assert_true(read_desc(c, json_object_get(module, "schedule"), &d));
+  double offsets[64];
+  read_desc(c, json_object_get(module, "schedule"), &d, offsets);
   int64_t L = c->L, runs = c->B * c->H, nw = mem_weights_count(&d);
   double *q = load_own(c, prefix, "q", NULL), *k = load_own(c, prefix, "k", NULL);
   double *v = load_own(c, prefix, "v", NULL), *theta = load_own(c, prefix, "theta", NULL);
+  if (!theta) /* TTT: the per-head learning-rate gate */
+    theta = load_own(c, prefix, "ttt_gate", NULL);
+  double *gamma = load_own(c, prefix, "ln_gamma", NULL), *beta = load_own(c, prefix, "ln_beta", NULL);
   double *eta = load_own(c, prefix, "eta", NULL), *alpha = load_own(c, prefix, "alpha", NULL);
   double *init = init_weights(c, prefix, &d);
   double *y = malloc(sizeof(double) * (size_t)(runs * L * c->dv));
@@ -188,7 +214,8 @@ static void run_module(const vcase *c, json_t *module, const char *prefix, doubl
   for (int64_t r = 0; r < runs; r++) {
     int64_t h = r % c->H;
     mem_streams st = {q + r * L * c->dk, k + r * L * c->dk, v + r * L * c->dv, theta + r * L,
-                      eta ? eta + r * L : NULL, alpha ? alpha + r * L : NULL};
+                      eta ? eta + r * L : NULL, alpha ? alpha + r * L : NULL,
+                      gamma ? gamma + h * c->dv : NULL, beta ? beta + h * c->dv : NULL};
     mem_final fin = {wf + r * nw, mf + r * nw, pf + r * c->dk * c->dk};
     xy_error err;
     if (mem_oracle_run(&d, L, &st, init + h * nw, y + r * L * c->dv, &fin, &err))
@@ -222,6 +249,8 @@ static void run_module(const vcase *c, json_t *module, const char *prefix, doubl
   free(theta);
   free(eta);
   free(alpha);
+  free(gamma);
+  free(beta);
   free(init);
   free(y);
   free(wf);
@@ -277,6 +306,7 @@ static void vectors(void **state)
     "spec76_titans_c1", "spec76_titans_c2", "spec76_titans_c4", "spec76_titans_c8",
     "spec76_titans_c16", "spec76_plain_gd_c1", "spec76_tnt_toy", "titans_linear_c1",
     "titans_linear_c4", "titans_linear_c16", "titans_mlp_c8", "plain_gd_reset", "tnt_small",
+    "ttt_linear_b16",
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
     run_case(cases[i]);
