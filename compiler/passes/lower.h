@@ -47,6 +47,11 @@ void plstm_lanes(const plstm_dims *d, const ir_schedule *s, int *VL, int *VD);
  * variables); returns the private array. */
 int emit_qk(kir_builder *b, const plstm_dims *d, int q, int k, int qrow, int krow, int VD);
 
+/* The gating folded with q.k for one (target, source) pair: for every (o, cv)
+ * W[wbase + o JV + cv] = sum_{aq,bk} G[gbase + ((o JQ + aq) JK + bk) JV + cv] qk[aq JK + bk]. */
+void emit_gated_weights(kir_builder *b, const plstm_dims *d, int G, kir_expr *gbase, int qk,
+                        int W, kir_expr *wbase);
+
 /* The direct term into h: h[o] = sum D[row][o,aq,bk,cv] qk[aq,bk] v[row][dv..][cv], on VL
  * lanes from value column dv (row and dv are variables). */
 void emit_direct(kir_builder *b, const plstm_dims *d, int D, int v, int qk, int h, int row,

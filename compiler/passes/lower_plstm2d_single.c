@@ -300,26 +300,14 @@ static void emit_pair_weights(const p2d_kern *kc, const splan *sp, const out_arr
 {
   kir_builder *b = kc->b;
   const p2d_plan *p = kc->p;
-  const plstm2d_dims *d = &p->d;
   int x = kb_parfor(b, "x", I(sp->RT * sp->ST));
   int s = kb_let(b, "s", KT_INT, REM(V(x), I(sp->ST)));
   kb_if(b, LT(V(s), V(ns)));
   int qrow = kb_let(b, "qrow", KT_INT, target_row(kc, oa, DIV(V(x), I(sp->ST))));
   int krow = kb_let(b, "krow", KT_INT, ADD(MUL(V(kc->bi), I(p->P)), ADD(V(sb), V(s))));
   int qk = emit_qk(b, &p->pd, kc->q, kc->k, qrow, krow, p->VD);
-  kir_expr *o = jfor(b, "o", d->JO);
-  kir_expr *cv = jfor(b, "cv", d->JV);
-  int w = kb_let(b, "w", KT_FLOAT, F(0));
-  kir_expr *aq = jfor(b, "aq", d->JQ);
-  kir_expr *bk = jfor(b, "bk", d->JK);
-  kir_expr *gi = ADD(MUL(ADD(MUL(V(qrow), I(sp->Ps)), ADD(V(sb), V(s))), I(p->szD)),
-                     MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv));
-  kb_set(b, w, ADD(V(w), MUL(LD(oa->G, gi), LD(qk, MAD(aq, d->JK, bk)))));
-  jend(b, d->JK);
-  jend(b, d->JQ);
-  kb_store(b, oa->W, ADD(MUL(V(x), I(p->OV)), MAD(o, d->JV, cv)), V(w));
-  jend(b, d->JV);
-  jend(b, d->JO);
+  kir_expr *gbase = MUL(ADD(MUL(V(qrow), I(sp->Ps)), ADD(V(sb), V(s))), I(p->szD));
+  emit_gated_weights(b, &p->pd, oa->G, gbase, qk, oa->W, MUL(V(x), I(p->OV)));
   kb_end(b);
   kb_end(b);
 }

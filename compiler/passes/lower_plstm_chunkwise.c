@@ -350,18 +350,7 @@ static void emit_pair_weights(kir_builder *b, const chunk_plan *p, const tree_ar
     int qrow = kb_let(b, "qrow", KT_INT, row_of(b, p, ta, V(a)));
     int krow = kb_let(b, "krow", KT_INT, row_of(b, p, ta, V(src)));
     int qk = emit_qk(b, d, ta->q, ta->k, qrow, krow, p->VD);
-    kir_expr *o = jfor(b, "o", d->JO);
-    kir_expr *cv = jfor(b, "cv", d->JV);
-    int w = kb_let(b, "w", KT_FLOAT, F(0));
-    kir_expr *aq = jfor(b, "aq", d->JQ);
-    kir_expr *bk = jfor(b, "bk", d->JK);
-    kir_expr *gi = ADD(MUL(V(x), I(p->szD)), MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv));
-    kb_set(b, w, ADD(V(w), MUL(LD(ta->G, gi), LD(qk, MAD(aq, d->JK, bk)))));
-    jend(b, d->JK);
-    jend(b, d->JQ);
-    kb_store(b, ta->W, ADD(MUL(V(x), I(p->OV)), MAD(o, d->JV, cv)), V(w));
-    jend(b, d->JV);
-    jend(b, d->JO);
+    emit_gated_weights(b, d, ta->G, MUL(V(x), I(p->szD)), qk, ta->W, MUL(V(x), I(p->OV)));
   }
   kb_else(b);
   {

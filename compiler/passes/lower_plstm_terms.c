@@ -29,6 +29,23 @@ int emit_qk(kir_builder *b, const plstm_dims *d, int q, int k, int qrow, int kro
   return qk;
 }
 
+void emit_gated_weights(kir_builder *b, const plstm_dims *d, int G, kir_expr *gbase, int qk,
+                        int W, kir_expr *wbase)
+{
+  kir_expr *o = jfor(b, "o", d->JO);
+  kir_expr *cv = jfor(b, "cv", d->JV);
+  int w = kb_let(b, "w", KT_FLOAT, F(0));
+  kir_expr *aq = jfor(b, "aq", d->JQ);
+  kir_expr *bk = jfor(b, "bk", d->JK);
+  kir_expr *gi = ADD(gbase, MAD(MAD(MAD(o, d->JQ, aq), d->JK, bk), d->JV, cv));
+  kb_set(b, w, ADD(V(w), MUL(LD(G, gi), LD(qk, MAD(aq, d->JK, bk)))));
+  jend(b, d->JK);
+  jend(b, d->JQ);
+  kb_store(b, W, ADD(wbase, MAD(o, d->JV, cv)), V(w));
+  jend(b, d->JV);
+  jend(b, d->JO);
+}
+
 void emit_direct(kir_builder *b, const plstm_dims *d, int D, int v, int qk, int h, int row,
                  int dv, int VL)
 {
