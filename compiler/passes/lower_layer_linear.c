@@ -43,11 +43,6 @@ typedef struct lin_plan {
   int wg;
 } lin_plan;
 
-static int64_t ceil_div(int64_t a, int64_t b)
-{
-  return (a + b - 1) / b;
-}
-
 static int clamp_knob(int v, int lo, int hi)
 {
   return v < lo ? lo : v > hi ? hi : v;
@@ -68,13 +63,13 @@ static void plan_tiles(const lower_ctx *lc, lin_plan *p)
   if (p->RB > p->P)
     p->RB = (int)p->P;
   p->VK = p->gpu ? layer_lanes(4, p->Cs) : 1;
-  int64_t cols = ceil_div(p->segF, p->VL); /* column items a segment needs */
-  int64_t rows = ceil_div(p->P, p->RB);
+  int64_t cols = layer_ceil_div(p->segF, p->VL); /* column items a segment needs */
+  int64_t rows = layer_ceil_div(p->P, p->RB);
   if (!p->gpu) {
     /* One column item per group: its weights (Cs x VL) stay in L1 while the group's items
      * walk the rows; narrow ops take more rows, to outweigh a group's fixed cost. */
     p->items_n = 1;
-    int64_t m = ceil_div(32768, (int64_t)p->RB * p->VL * p->Cs);
+    int64_t m = layer_ceil_div(32768, (int64_t)p->RB * p->VL * p->Cs);
     m = m < 16 ? 16 : m > 4096 ? 4096 : m;
     p->items_m = rows < m ? rows : m;
   } else {
@@ -84,7 +79,7 @@ static void plan_tiles(const lower_ctx *lc, lin_plan *p)
   }
   p->TN = p->items_n * p->VL;
   p->TM = p->items_m * p->RB;
-  p->tps = ceil_div(p->segF, p->TN);
+  p->tps = layer_ceil_div(p->segF, p->TN);
   int64_t items = p->items_m * p->items_n;
   p->wg = layer_wg(lc, p->gpu ? (int)(items < 256 ? items : 256) : 1);
 }
@@ -123,7 +118,7 @@ static int emit_pack(lower_ctx *lc, const ir_op *op, const lin_plan *p, int bw, 
   if (rc)
     return rc;
   kir_arg args[] = {{true, bw}, {true, bwp}};
-  return layer_launch(lc, kid, ceil_div(n, wg), 1, args, 2, (double)n, 8.0 * (double)n);
+  return layer_launch(lc, kid, layer_ceil_div(n, wg), 1, args, 2, (double)n, 8.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------ linear_fill */
@@ -156,7 +151,7 @@ static int emit_fill(lower_ctx *lc, const ir_op *op, const lin_plan *p, int bbia
   if (bias >= 0)
     args[na++] = (kir_arg){true, bbias};
   args[na++] = (kir_arg){true, by};
-  return layer_launch(lc, kid, ceil_div(items, wg), 1, args, na, 0.0,
+  return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, na, 0.0,
                       4.0 * ((double)n + (double)p->N));
 }
 
@@ -256,7 +251,7 @@ static int emit_gemm(lower_ctx *lc, const ir_op *op, const lin_plan *p, int bwp)
   double P = (double)p->P, N = (double)p->N;
   double flops = 2.0 * P * N * (double)p->Cs + (p->has_b ? P * N : 0.0);
   double bytes = 4.0 * (P * (double)p->C + N * (double)p->Cs + (p->has_b ? N : 0.0) + P * N);
-  return layer_launch(lc, kid, ceil_div(p->P, p->TM), p->nseg * p->tps, args, na, flops, bytes);
+  return layer_launch(lc, kid, layer_ceil_div(p->P, p->TM), p->nseg * p->tps, args, na, flops, bytes);
 }
 
 /* ------------------------------------------------------------------ linear_dot */
@@ -268,8 +263,8 @@ static int emit_gemm(lower_ctx *lc, const ir_op *op, const lin_plan *p, int bwp)
 static int emit_dot(lower_ctx *lc, const ir_op *op, const lin_plan *p, int VC)
 {
   int RB = p->RB;
-  int64_t rows = ceil_div(p->P, RB);
-  int64_t m = ceil_div(32768, (int64_t)RB * p->Cs); /* items per group: outweigh its cost */
+  int64_t rows = layer_ceil_div(p->P, RB);
+  int64_t m = layer_ceil_div(32768, (int64_t)RB * p->Cs); /* items per group: outweigh its cost */
   m = m < 16 ? 16 : m > 4096 ? 4096 : m;
   int64_t items = rows < m ? rows : m, TM = items * RB;
   int wg = layer_wg(lc, 1);
@@ -335,7 +330,7 @@ static int emit_dot(lower_ctx *lc, const ir_op *op, const lin_plan *p, int VC)
   double P = (double)p->P, N = (double)p->N;
   double flops = 2.0 * P * N * (double)p->Cs + (p->has_b ? P * N : 0.0);
   double bytes = 4.0 * (P * (double)p->C + N * (double)p->Cs + (p->has_b ? N : 0.0) + P * N);
-  return layer_launch(lc, kid, ceil_div(p->P, TM), p->N, args, na, flops, bytes);
+  return layer_launch(lc, kid, layer_ceil_div(p->P, TM), p->N, args, na, flops, bytes);
 }
 
 /* ------------------------------------------------------------------ the op */

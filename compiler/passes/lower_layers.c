@@ -57,7 +57,7 @@ static int want_lanes(const lower_ctx *lc)
   return lc->opt->device.is_cpu ? 16 : 4;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b)
+int64_t layer_ceil_div(int64_t a, int64_t b)
 {
   return (a + b - 1) / b;
 }
@@ -175,7 +175,7 @@ static int lower_elementwise(lower_ctx *lc, const ir_op *op)
     args[i] = (kir_arg){true, lower_in(lc, op, i)};
   args[n_in] = (kir_arg){true, lower_out(lc, op, 0)};
   double flops = (act ? activation_flops(op->attr.act.kind) : 1.0) * (double)n;
-  return layer_launch(lc, kid, ceil_div(items, wg), 1, args, n_in + 1, flops,
+  return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, n_in + 1, flops,
                       4.0 * (double)n * (double)(n_in + 1));
 }
 
@@ -228,7 +228,7 @@ static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
   if (has_scale)
     args[na++] = (kir_arg){true, lower_in(lc, op, 1)};
   args[na++] = (kir_arg){true, lower_out(lc, op, 0)};
-  return layer_launch(lc, kid, ceil_div(items, wg), 1, args, na, 4.0 * (double)n,
+  return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, na, 4.0 * (double)n,
                       4.0 * (2.0 * (double)n + (has_scale ? (double)last : 0.0)));
 }
 
@@ -255,7 +255,7 @@ static int emit_conv_weights(lower_ctx *lc, const ir_op *op, int64_t C, int64_t 
   if (rc)
     return rc;
   kir_arg args[] = {{true, bw}, {true, bwt}};
-  return layer_launch(lc, kid, ceil_div(n, wg), 1, args, 2, 0.0, 8.0 * (double)n);
+  return layer_launch(lc, kid, layer_ceil_div(n, wg), 1, args, 2, 0.0, 8.0 * (double)n);
 }
 
 static int lower_conv(lower_ctx *lc, const ir_op *op)
@@ -319,7 +319,7 @@ static int lower_conv(lower_ctx *lc, const ir_op *op)
   if (has_bias)
     args[na++] = (kir_arg){true, lower_in(lc, op, 2)};
   args[na++] = (kir_arg){true, lower_out(lc, op, 0)};
-  return layer_launch(lc, kid, ceil_div(items, wg), 1, args, na, 2.0 * (double)n * (double)taps,
+  return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, na, 2.0 * (double)n * (double)taps,
                       4.0 * (2.0 * (double)n + (double)(C * taps) + (has_bias ? (double)C : 0.0)));
 }
 
@@ -415,7 +415,7 @@ static int lower_transpose(lower_ctx *lc, const ir_op *op)
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, lower_out(lc, op, 0)}};
-  return layer_launch(lc, kid, ceil_div(items, wg), 1, args, 2, 0.0, 8.0 * (double)n);
+  return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, 2, 0.0, 8.0 * (double)n);
 }
 
 /* ------------------------------------------------------------------ transition_exp */
@@ -543,7 +543,7 @@ static int lower_transition_exp(lower_ctx *lc, const ir_op *op)
                     {true, lower_in(lc, op, 2)}, {true, lower_out(lc, op, 0)}};
   double per = 2.0 * 2.0 * (double)(op->attr.trans_exp.order - 1) * (double)(JJ * J) +
                3.0 * (double)(JJ * J);
-  return layer_launch(lc, kid, ceil_div(rows, wg), 1, args, 4, per * (double)rows,
+  return layer_launch(lc, kid, layer_ceil_div(rows, wg), 1, args, 4, per * (double)rows,
                       4.0 * (3.0 * (double)n + (double)(rows * J)));
 }
 

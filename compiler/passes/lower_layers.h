@@ -7,6 +7,9 @@
 
 #include "lower.h"
 
+/* a / b rounded up (a >= 0, b >= 1). */
+int64_t layer_ceil_div(int64_t a, int64_t b);
+
 /* The widest power of two <= want (1..16) that divides n. */
 int layer_lanes(int want, int64_t n);
 

@@ -45,6 +45,8 @@ typedef struct p2d_plan {
 int p2d_plan_init(lower_ctx *lc, const ir_op *op, p2d_plan *p);
 /* A temporary "<op>_<what>" of the product of n factors, overflow-checked; -1 on error. */
 int p2d_temp(lower_ctx *lc, const ir_op *op, const char *what, int n, const int64_t *factors);
+/* Every J dimension is 1: states are plain DK x DV matrices (the vector paths). */
+bool p2d_all_j_one(const plstm2d_dims *d);
 /* The grid as the sequence scans' dims (P = rows x cols cells), for the shared helpers:
  * emit_qk, pick_lanes, chunk_local_bytes. */
 void p2d_sequence_dims(const plstm2d_dims *d, plstm_dims *pd);

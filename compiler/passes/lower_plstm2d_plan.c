@@ -6,6 +6,11 @@
 #include "lower_expr.h"
 #include "lower_plstm2d.h"
 
+bool p2d_all_j_one(const plstm2d_dims *d)
+{
+  return d->JQ == 1 && d->JK == 1 && d->JV == 1 && d->JT == 1 && d->JO == 1;
+}
+
 void p2d_sequence_dims(const plstm2d_dims *d, plstm_dims *pd)
 {
   memset(pd, 0, sizeof *pd);

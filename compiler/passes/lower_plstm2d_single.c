@@ -21,11 +21,6 @@
 #include "lower_expr.h"
 #include "lower_plstm2d.h"
 
-static bool all_j_one(const plstm2d_dims *d)
-{
-  return d->JQ == 1 && d->JK == 1 && d->JV == 1 && d->JT == 1 && d->JO == 1;
-}
-
 uint64_t p2d_single_local_bytes(const plstm2d_dims *d, int64_t rt, int64_t st)
 {
   uint64_t h = (uint64_t)(rt * d->DV * d->JO), w = (uint64_t)(rt * st * d->JO * d->JV);
@@ -486,7 +481,7 @@ static int emit_out(lower_ctx *lc, const ir_op *op, const p2d_plan *p, const spl
 static int plan_single(lower_ctx *lc, const ir_op *op, const p2d_plan *p, splan *sp)
 {
   const plstm2d_dims *d = &p->d;
-  sp->fast = p->VL > 1 && all_j_one(d);
+  sp->fast = p->VL > 1 && p2d_all_j_one(d);
   /* On a GPU the items of a warp hold consecutive sources: starting all of them at the
    * first cell (the cells before a source carry zero weights, exactly) makes them read one
    * cell's gates together and write G rows contiguously, for twice the steps. A CPU item

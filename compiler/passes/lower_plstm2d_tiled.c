@@ -19,11 +19,6 @@
 #include "lower_expr.h"
 #include "lower_plstm2d.h"
 
-static bool all_j_one(const plstm2d_dims *d)
-{
-  return d->JQ == 1 && d->JK == 1 && d->JV == 1 && d->JT == 1 && d->JO == 1;
-}
-
 /* Saturating: a size past every device's local memory stays past it. */
 static uint64_t sat_mul(uint64_t a, uint64_t b)
 {
@@ -54,7 +49,7 @@ uint64_t p2d_tile_local_bytes(const plstm2d_dims *d, int64_t tx, int64_t ty, int
   uint64_t szM = (uint64_t)(d->JO * d->JQ * d->JT);
   uint64_t pairs = sat_mul(PT, PT);
   uint64_t w = d->JQ == 1 && d->JK == 1 ? 0 : sat_mul(pairs, OV);
-  uint64_t kt = lanes > 1 && all_j_one(d) ? sat_mul(PT, (uint64_t)d->DK) : 0;
+  uint64_t kt = lanes > 1 && p2d_all_j_one(d) ? sat_mul(PT, (uint64_t)d->DK) : 0;
   uint64_t vs = kt ? source_lanes(PT, lanes) : 1; /* the lanes' identity, vs x vs */
   uint64_t n = sat_add(sat_add(sat_mul(pairs, szD), w), sat_add(sat_mul(sat_mul(PT, NB), szM), kt));
   return sat_mul(sat_add(n, vs > 1 ? vs * vs : 0), 4);
@@ -420,7 +415,7 @@ static int emit_tile_out(lower_ctx *lc, const ir_op *op, const p2d_plan *p, int 
     oa.entry = p2d_global(&kc, args, "C_entry", entry_buf, d->B * p->NT * p->NB * p->szC, true);
   oa.out = p2d_global(&kc, args, "out", lower_out(lc, op, P2D_OUT), cells * p->szH, false);
   p2d_declare_orientation(&kc, args, p->n_orient > 1);
-  oa.fast = p->VL > 1 && all_j_one(d);
+  oa.fast = p->VL > 1 && p2d_all_j_one(d);
   oa.VS = oa.fast ? source_lanes((uint64_t)p->PT, p->VL) : 1;
   oa.G = kb_local(b, "G", KT_FLOAT, p->PT * p->PT * p->szD);
   oa.W = d->JQ == 1 && d->JK == 1 ? oa.G : kb_local(b, "W", KT_FLOAT, p->PT * p->PT * p->OV);
