@@ -27,6 +27,17 @@ void xy_device_limits_default(xy_device_limits *dev)
   dev->max_alloc_bytes = 128u << 20;
   dev->compute_units = 1;
   dev->is_gpu = 0;
+  dev->is_cpu = 0;
+}
+
+void xy_device_limits_of(const xrt_device_info *info, xy_device_limits *dev)
+{
+  dev->local_mem_bytes = info->local_mem_bytes;
+  dev->max_work_group_size = info->max_work_group_size;
+  dev->max_alloc_bytes = info->max_alloc_bytes;
+  dev->compute_units = info->compute_units;
+  dev->is_gpu = info->is_gpu;
+  dev->is_cpu = info->is_cpu;
 }
 
 void xy_device_limits_host(xy_device_limits *dev)

@@ -205,6 +205,8 @@ typedef struct xy_device_limits {
 } xy_device_limits;
 
 void xy_device_limits_default(xy_device_limits *dev);
+/* What an opened OpenCL device offers (xrt_context_device). */
+void xy_device_limits_of(const xrt_device_info *info, xy_device_limits *dev);
 /* The host as the C target sees it: "local memory" is stack arrays (256 KiB allowed), one
  * compute unit per online CPU. */
 void xy_device_limits_host(xy_device_limits *dev);

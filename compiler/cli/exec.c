@@ -36,13 +36,7 @@ int cli_open_device(const cli_opts *o, xrt_context **ctx, xy_device_limits *dev)
     return rc;
   }
   free(rerr);
-  const xrt_device_info *info = xrt_context_device(*ctx);
-  dev->local_mem_bytes = info->local_mem_bytes;
-  dev->max_work_group_size = info->max_work_group_size;
-  dev->max_alloc_bytes = info->max_alloc_bytes;
-  dev->compute_units = info->compute_units;
-  dev->is_gpu = info->is_gpu;
-  dev->is_cpu = info->is_cpu;
+  xy_device_limits_of(xrt_context_device(*ctx), dev);
   return EXIT_OK;
 }
 

@@ -380,7 +380,7 @@ static double time_steps(const xy_model *model, io *xio, xy_target target, int r
   } else {
     if (open_own_ctx(msg, sizeof msg))
       fail_msg("%s", msg);
-    harness_device_limits(xrt_context_device(own_ctx), &co.device);
+    xy_device_limits_of(xrt_context_device(own_ctx), &co.device);
   }
   xy_program *prog = NULL;
   xy_error err;

@@ -290,7 +290,7 @@ static void options_for(xy_target t, xy_compile_options *co)
     return;
   }
   assert_int_equal(ensure_ctx(), 0);
-  harness_device_limits(xrt_context_device(ctx), &co->device);
+  xy_device_limits_of(xrt_context_device(ctx), &co->device);
 }
 
 /* Schedule knobs of one compile; portable compiles for a device nobody named (GPU-like

@@ -95,7 +95,7 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
   if (c->target == XY_TARGET_C && !c->portable)
     xy_device_limits_host(&co.device);
   if (c->target == XY_TARGET_OPENCL && shared_ctx && !c->portable) {
-    harness_device_limits(xrt_context_device(shared_ctx), &co.device);
+    xy_device_limits_of(xrt_context_device(shared_ctx), &co.device);
   }
   xy_error err;
   int rc = xy_compile(model, &co, prog, &err);
@@ -278,14 +278,4 @@ double harness_scaled_error_f32(const float *x, const double *ref, size_t n)
     m = fabs(ref[i]) > m ? fabs(ref[i]) : m;
   }
   return e / m;
-}
-
-void harness_device_limits(const xrt_device_info *d, xy_device_limits *lim)
-{
-  lim->local_mem_bytes = d->local_mem_bytes;
-  lim->max_work_group_size = d->max_work_group_size;
-  lim->max_alloc_bytes = d->max_alloc_bytes;
-  lim->compute_units = d->compute_units;
-  lim->is_gpu = d->is_gpu;
-  lim->is_cpu = d->is_cpu;
 }

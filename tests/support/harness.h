@@ -53,9 +53,6 @@ char *harness_write(const char *name, const char *text);
 /* The test data directory (XYLEM_TEST_DATA). */
 const char *harness_data_dir(void);
 
-/* What the compiler may assume of an opened OpenCL device. */
-void harness_device_limits(const xrt_device_info *d, xy_device_limits *lim);
-
 /* The error the reference vectors' manifests bound: max|x - ref| / max(1, max|ref|), NaN
  * when x holds a NaN; for float64 and float32 results. */
 double harness_scaled_error(const double *x, const double *ref, size_t n);
