@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "memory_oracle.h"
 #include "util.h"
 
 #define IR_MAX_RANK XY_MAX_RANK
@@ -177,6 +178,23 @@ typedef struct ir_trans_exp_attrs {
   int64_t order;        /* terms of the series: 16 in the reference */
 } ir_trans_exp_attrs;
 
+/* memory_scan's schedule (spec tnt.md §5.1): part of the model, it changes results. */
+typedef struct ir_memory_attrs {
+  int64_t hidden;        /* 0: linear memory W x; else the MLP W2 act(W1 x) of this width */
+  mem_act act;
+  bool bias;
+  bool ln_residual;      /* TTT's x + LN(f(x)) wrapper */
+  double ln_eps;
+  double loss_scale;     /* c in c |f(k) - v|^2 */
+  bool ttt_lr;           /* TTT's learning-rate matrix, else per-token theta */
+  double ttt_base, ttt_div;
+  bool momentum, decay;
+  int64_t chunk;         /* >= 1 */
+  int64_t reset;         /* 0: never; else a multiple of chunk */
+  mem_read read;
+  mem_qkproj qkproj;
+} ir_memory_attrs;
+
 typedef union ir_op_attrs {
   ir_linear_attrs linear;
   ir_act_attrs act;
@@ -186,6 +204,7 @@ typedef union ir_op_attrs {
   ir_transpose_attrs transpose;
   ir_trans_exp_attrs trans_exp;
   ir_shape reshape;
+  ir_memory_attrs memory;
 } ir_op_attrs;
 
 typedef struct ir_op {
@@ -319,5 +338,17 @@ typedef struct plstm2d_dims {
 } plstm2d_dims;
 
 int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_error *err);
+
+/* memory_scan shapes, and the oracle's description of one (batch, head) memory. */
+typedef struct memory_dims {
+  int64_t B, L, H, DK, DV;
+  int64_t NW;                  /* doubles in one copy of the weights */
+  mem_state_layout state;      /* NS = state.count */
+} memory_dims;
+
+int memory_dims_of(const ir_module *m, const ir_op *op, memory_dims *d, mem_desc *desc,
+                   xy_error *err);
+int memory_scan_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_error *err);
+void memory_print_attrs(const ir_op *op, xy_buf *out);
 
 #endif /* XY_GRAPH_IR_H */

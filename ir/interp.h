@@ -25,5 +25,6 @@ int interp_conv_causal(const ir_module *m, const ir_op *op, double **vals, xy_er
 int interp_transpose(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
 int interp_transition_exp(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
 int interp_reshape(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
+int interp_memory_scan(const ir_module *m, const ir_op *op, double **vals, xy_error *err);
 
 #endif /* XY_INTERP_H */

@@ -187,62 +187,91 @@ static int check_desc(const mem_desc *d, int64_t L, const mem_streams *s, xy_err
   return XY_OK;
 }
 
+void mem_state_layout_of(const mem_desc *d, mem_state_layout *lay)
+{
+  int64_t nw = mem_weights_count(d), at = 0;
+  lay->w = at, at += nw;
+  lay->anchor = at, at += nw;
+  lay->mom = d->momentum || d->ttt_lr ? at : -1, at += lay->mom >= 0 ? nw : 0;
+  lay->p = d->qkproj != MEM_QK_NONE ? at : -1, at += lay->p >= 0 ? d->dk * d->dk : 0;
+  lay->phase = at++;
+  lay->count = at;
+}
+
+void mem_state_init(const mem_desc *d, const double *w_init, double *state)
+{
+  mem_state_layout lay;
+  mem_state_layout_of(d, &lay);
+  int64_t nw = mem_weights_count(d);
+  memset(state, 0, (size_t)lay.count * sizeof(double));
+  memcpy(state + lay.w, w_init, (size_t)nw * sizeof(double));
+  memcpy(state + lay.anchor, w_init, (size_t)nw * sizeof(double));
+}
+
 int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const double *w_init,
-                   double *y, const mem_final *fin, xy_error *err)
+                   double *state, double *y, xy_error *err)
 {
   int rc = check_desc(d, L, s, err);
   if (rc)
     return rc;
+  mem_state_layout lay;
+  mem_state_layout_of(d, &lay);
   int64_t nw = mem_weights_count(d), dk = d->dk, dv = d->dv, hid = d->dh > 0 ? d->dh : 1;
+  int64_t period = d->reset > 0 ? d->reset : d->chunk;
   size_t bytes = sizeof(double);
-  double *w = calloc((size_t)nw, bytes), *mom = calloc((size_t)nw, bytes);
-  double *anchor = calloc((size_t)nw, bytes), *prev = calloc((size_t)nw, bytes);
-  double *g = calloc((size_t)nw, bytes), *p = calloc((size_t)(dk * dk), bytes);
+  double *own = state ? NULL : malloc((size_t)lay.count * bytes);
+  double *st = state ? state : own;
+  double *prev = calloc((size_t)nw, bytes), *g = calloc((size_t)nw, bytes);
+  double *spare_mom = calloc((size_t)nw, bytes), *spare_p = calloc((size_t)(dk * dk), bytes);
   double *x = calloc((size_t)dk, bytes);
   scratch sc = {calloc((size_t)hid, bytes), calloc((size_t)hid, bytes),
                 calloc((size_t)dv, bytes), calloc((size_t)hid, bytes), calloc((size_t)dv, bytes)};
-  /* TTT: the gradients of the chunk so far */
-  int64_t ngs = 0;
-  double *gs = NULL;
-  if (d->ttt_lr && !__builtin_mul_overflow(d->chunk, nw, &ngs))
-    gs = calloc((size_t)ngs, bytes);
-  if (!w || !mom || !anchor || !prev || !g || !p || !x || !sc.z || !sc.h || !sc.e ||
-      !sc.delta || !sc.xhat || (d->ttt_lr && !gs)) {
+  if (!st || !prev || !g || !spare_mom || !spare_p || !x || !sc.z || !sc.h || !sc.e || !sc.delta || !sc.xhat) {
     rc = xy_fail(err, XY_E_NOMEM, "out of memory");
     goto done;
   }
-  memcpy(w, w_init, (size_t)nw * bytes);
-  int64_t shard0 = 0;
-  for (int64_t t = 0; t < L; t++) {
+  if (!state)
+    mem_state_init(d, w_init, st);
+  double ph = st[lay.phase];
+  if (!(ph >= 0 && ph < (double)period && ph == floor(ph))) {
+    rc = xy_fail(err, XY_E_USAGE, "memory: the state's phase %g is not an integer in [0, %lld)",
+                 ph, (long long)period);
+    goto done;
+  }
+  /* A schedule without momentum or Q-K projection keeps its Mom and P out of the state. */
+  double *w = st + lay.w, *anchor = st + lay.anchor;
+  double *mom = lay.mom >= 0 ? st + lay.mom : spare_mom, *p = lay.p >= 0 ? st + lay.p : spare_p;
+  int64_t phase = (int64_t)ph;
+  for (int64_t t = 0; t < L; t++, phase = (phase + 1) % period) {
     const double *kt = s->k + t * dk, *vt = s->v + t * dv, *qt = s->q + t * dk;
-    if (d->reset > 0 && t % d->reset == 0) {
+    if (d->reset > 0 && phase == 0) {
       memcpy(w, w_init, (size_t)nw * bytes);
       memset(mom, 0, (size_t)nw * bytes);
       memset(p, 0, (size_t)(dk * dk) * bytes);
-      shard0 = t;
     }
-    if ((t - shard0) % d->chunk == 0) {
+    int64_t i = phase % d->chunk; /* the token's place in its chunk */
+    if (i == 0) {
       memcpy(anchor, w, (size_t)nw * bytes);
       if (d->qkproj == MEM_QK_CHUNK)
         memset(p, 0, (size_t)(dk * dk) * bytes);
+      if (d->ttt_lr)
+        memset(mom, 0, (size_t)nw * bytes);
     }
-    if (d->ttt_lr) {
-      int64_t i = (t - shard0) % d->chunk, s0 = t - i;
-      gradient(d, s, anchor, kt, vt, gs + i * nw, &sc);
-      memcpy(w, anchor, (size_t)nw * bytes);
+    gradient(d, s, anchor, kt, vt, g, &sc);
+    if (d->ttt_lr) { /* W_i = A - row_i sum_{j<=i} theta_j g_j */
       double row = d->ttt_base * fmax(0.0, 1.0 / (double)(i + 1) + d->ttt_offset[i]) / d->ttt_div;
-      for (int64_t j = 0; j <= i; j++)
-        for (int64_t e = 0; e < nw; e++)
-          w[e] -= row * s->theta[s0 + j] * gs[j * nw + e];
+      for (int64_t e = 0; e < nw; e++) {
+        mom[e] += s->theta[t] * g[e];
+        w[e] = anchor[e] - row * mom[e];
+      }
       forward(d, s, w, qt, y + t * dv, &sc);
       continue;
     }
     memcpy(prev, w, (size_t)nw * bytes);
-    gradient(d, s, anchor, kt, vt, g, &sc);
     double keep_mom = d->momentum ? s->eta[t] : 0.0, keep_w = d->decay ? 1.0 - s->alpha[t] : 1.0;
-    for (int64_t i = 0; i < nw; i++) {
-      mom[i] = keep_mom * mom[i] - s->theta[t] * g[i];
-      w[i] = keep_w * w[i] + mom[i];
+    for (int64_t e = 0; e < nw; e++) {
+      mom[e] = keep_mom * mom[e] - s->theta[t] * g[e];
+      w[e] = keep_w * w[e] + mom[e];
     }
     if (d->qkproj == MEM_QK_NONE) {
       memcpy(x, qt, (size_t)dk * bytes);
@@ -250,14 +279,14 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
       double kk = 0;
       for (int64_t j = 0; j < dk; j++)
         kk += kt[j] * kt[j];
-      for (int64_t i = 0; kk > 0 && i < dk; i++) /* a zero key adds nothing */
+      for (int64_t r = 0; kk > 0 && r < dk; r++) /* a zero key adds nothing */
         for (int64_t j = 0; j < dk; j++)
-          p[i * dk + j] += kt[i] * kt[j] / kk;
-      for (int64_t i = 0; i < dk; i++) {
+          p[r * dk + j] += kt[r] * kt[j] / kk;
+      for (int64_t r = 0; r < dk; r++) {
         double acc = 0;
         for (int64_t j = 0; j < dk; j++)
-          acc += p[i * dk + j] * qt[j];
-        x[i] = acc;
+          acc += p[r * dk + j] * qt[j];
+        x[r] = acc;
       }
     }
     const double *read = d->read == MEM_READ_INCLUSIVE     ? w
@@ -265,25 +294,18 @@ int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const dou
                                                            : prev;
     forward(d, s, read, x, y + t * dv, &sc);
   }
-  if (fin && fin->w)
-    memcpy(fin->w, w, (size_t)nw * bytes);
-  if (fin && fin->mom)
-    memcpy(fin->mom, mom, (size_t)nw * bytes);
-  if (fin && fin->p)
-    memcpy(fin->p, p, (size_t)(dk * dk) * bytes);
+  st[lay.phase] = (double)phase;
 done:
-  free(w);
-  free(mom);
-  free(anchor);
+  free(own);
   free(prev);
   free(g);
-  free(p);
+  free(spare_mom);
+  free(spare_p);
   free(x);
   free(sc.z);
   free(sc.h);
   free(sc.e);
   free(sc.delta);
   free(sc.xhat);
-  free(gs);
   return rc;
 }

@@ -60,15 +60,27 @@ typedef struct mem_streams {
  * b1 then b2). */
 int64_t mem_weights_count(const mem_desc *d);
 
-/* The state after the last token; each pointer may be NULL: the weights and the momentum
- * (laid out like the weights) and the Q-K accumulator P [dk][dk]. */
-typedef struct mem_final {
-  double *w, *mom, *p;
-} mem_final;
+/* The streaming state of one sequence, flat, so that a long sequence can be processed in
+ * pieces: W [nw] (the current weights), A [nw] (the anchor: the weights at the start of the
+ * current chunk), then Mom [nw] with momentum (with the TTT learning-rate matrix: the
+ * chunk's running sum of theta_j g_j), then P [dk][dk] with a Q-K projection, then the
+ * phase: the tokens seen since the current shard began (with resets) or since the current
+ * chunk began (without). At phase 0 a module with resets starts a new shard, so its W, Mom
+ * and P are not read. Offsets are -1 for absent parts. */
+typedef struct mem_state_layout {
+  int64_t w, anchor, mom, p, phase, count;
+} mem_state_layout;
 
-/* Runs L tokens from the weights w_init: y [L][dv]; the final state into fin when it is not
- * NULL. Fails (XY_E_USAGE) on a malformed description. */
+void mem_state_layout_of(const mem_desc *d, mem_state_layout *lay);
+
+/* A fresh state: W = A = w_init, Mom = P = 0, phase 0. */
+void mem_state_init(const mem_desc *d, const double *w_init, double *state);
+
+/* Runs L tokens: y [L][dv]. state (mem_state_layout_of) holds the state entering token 0
+ * and receives the state after the last token; NULL starts fresh from w_init. Fails
+ * (XY_E_USAGE) on a malformed description or a phase that is not an integer in
+ * [0, reset or chunk). */
 int mem_oracle_run(const mem_desc *d, int64_t L, const mem_streams *s, const double *w_init,
-                   double *y, const mem_final *fin, xy_error *err);
+                   double *state, double *y, xy_error *err);
 
 #endif /* XY_MEMORY_ORACLE_H */

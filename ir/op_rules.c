@@ -14,6 +14,7 @@ static const ir_op_rules rules[IR_OP_COUNT] = {
   [IR_OP_TRANSPOSE] = {transpose_shapes, interp_transpose, layer_op_print_attrs},
   [IR_OP_TRANSITION_EXP] = {transition_exp_shapes, interp_transition_exp, layer_op_print_attrs},
   [IR_OP_RESHAPE] = {reshape_shapes, interp_reshape, print_reshape},
+  [IR_OP_MEMORY_SCAN] = {memory_scan_shapes, interp_memory_scan, memory_print_attrs},
 };
 
 const ir_op_rules *ir_rules_of(ir_opcode code)

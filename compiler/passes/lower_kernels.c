@@ -184,6 +184,8 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
     return lower_layer_op(lc, op);
   case IR_OP_RESHAPE:
     return lower_reshape(lc, op);
+  case IR_OP_MEMORY_SCAN:
+    return xy_fail(lc->err, XY_E_INTERNAL, "memory_scan '%s': no kernels yet", op->name);
   case IR_OP_COUNT:
     break;
   }

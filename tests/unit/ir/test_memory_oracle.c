@@ -88,14 +88,14 @@ static void titans_chunks(void **state)
     {1.963343880793, 5.290812937775, 3.479745173530},
     {1.277261083733, -6.777002710102, -8.348388387826},
   };
-  double init[D * D], y[L][D], wf[D * D];
+  double init[D * D], y[L][D], fin[3 * D * D + 1], *wf = fin; /* W comes first */
   w0(0.1, init);
   mem_streams st = streams(&s);
   xy_error err;
   for (int c = 0; c < 5; c++) {
     mem_desc d = linear(1 << c, true);
-    mem_final fin = {.w = wf};
-    assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], &fin, &err), XY_OK);
+    mem_state_init(&d, init, fin);
+    assert_int_equal(mem_oracle_run(&d, L, &st, init, fin, &y[0][0], &err), XY_OK);
     expect_row(y[15], want[c][0], want[c][1], want[c][2]);
     if (c == 2) { /* the full C = 4 trace */
       expect_row(y[0], 0.316194797737, 0.222216155502, 0.085771763010);
@@ -108,7 +108,7 @@ static void titans_chunks(void **state)
     }
   }
   mem_desc gd = linear(1, false);
-  assert_int_equal(mem_oracle_run(&gd, L, &st, init, &y[0][0], NULL, &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&gd, L, &st, init, NULL, &y[0][0], &err), XY_OK);
   expect_row(y[15], 0.216392137538, -0.564890705956, -0.925082022167);
 }
 
@@ -129,9 +129,9 @@ static void tnt_toy(void **state)
   w0(0.2, i2);
   w0(-0.1, i4);
   xy_error err;
-  assert_int_equal(mem_oracle_run(&global, L, &st, ig, &yg[0][0], NULL, &err), XY_OK);
-  assert_int_equal(mem_oracle_run(&local2, L, &st, i2, &y2[0][0], NULL, &err), XY_OK);
-  assert_int_equal(mem_oracle_run(&local4, L, &st, i4, &y4[0][0], NULL, &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&global, L, &st, ig, NULL, &yg[0][0], &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&local2, L, &st, i2, NULL, &y2[0][0], &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&local4, L, &st, i4, NULL, &y4[0][0], &err), XY_OK);
   for (int t = 0; t < L; t++)
     for (int i = 0; i < D; i++)
       sum[t][i] = yg[t][i] + y2[t][i] + y4[t][i];
@@ -175,14 +175,14 @@ static void mlp_gradient(void **state)
                   .loss_scale = 0.5, .chunk = 1, .read = MEM_READ_INCLUSIVE, .bias = a >= 2};
     int nw = (int)mem_weights_count(&d);
     assert_int_equal(nw, d.bias ? 32 : 25);
-    double w[32], wf[32], k[3] = {0.3, -0.8, 0.5}, v[2] = {0.7, -0.2}, q[3] = {1, 0, 0};
-    double theta = 0.25, y[2];
+    double w[32], k[3] = {0.3, -0.8, 0.5}, v[2] = {0.7, -0.2}, q[3] = {1, 0, 0};
+    double theta = 0.25, y[2], fin[3 * 32 + 1], *wf = fin;
     for (int i = 0; i < nw; i++)
       w[i] = sin(0.7 * i + 0.3);
     mem_streams st = {.q = q, .k = k, .v = v, .theta = &theta};
     xy_error err;
-    mem_final fin = {.w = wf};
-    assert_int_equal(mem_oracle_run(&d, 1, &st, w, y, &fin, &err), XY_OK);
+    mem_state_init(&d, w, fin);
+    assert_int_equal(mem_oracle_run(&d, 1, &st, w, fin, y, &err), XY_OK);
     for (int i = 0; i < nw; i++) {
       double wp[32], wm[32], h = 1e-6;
       memcpy(wp, w, sizeof w);
@@ -211,12 +211,12 @@ static void schedule_properties(void **state)
   xy_error err;
   mem_desc d = linear(2, true);
   d.reset = 8;
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_OK);
   t2 = s;
   for (int i = 0; i < D; i++) /* perturb the first shard */
     t2.v[3][i] += 0.5;
   mem_streams st2 = streams(&t2);
-  assert_int_equal(mem_oracle_run(&d, L, &st2, init, &y2[0][0], NULL, &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&d, L, &st2, init, NULL, &y2[0][0], &err), XY_OK);
   for (int t = 8; t < L; t++)
     for (int i = 0; i < D; i++)
       assert_true(y2[t][i] == y[t][i]);
@@ -224,7 +224,7 @@ static void schedule_properties(void **state)
 
   mem_desc once = linear(L, false);
   once.read = MEM_READ_CHUNK_START;
-  assert_int_equal(mem_oracle_run(&once, L, &st, init, &y[0][0], NULL, &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&once, L, &st, init, NULL, &y[0][0], &err), XY_OK);
   for (int t = 0; t < L; t++) /* every read sees W_init */
     for (int i = 0; i < D; i++) {
       double want = 0;
@@ -235,16 +235,76 @@ static void schedule_properties(void **state)
 
   mem_desc incl = linear(1, false), excl = linear(1, false);
   excl.read = MEM_READ_EXCLUSIVE;
-  double wf[D * D];
-  mem_final fin = {.w = wf};
-  assert_int_equal(mem_oracle_run(&incl, L - 1, &st, init, &y[0][0], &fin, &err), XY_OK);
-  assert_int_equal(mem_oracle_run(&excl, L, &st, init, &y2[0][0], NULL, &err), XY_OK);
+  double fin[2 * D * D + 1], *wf = fin;
+  mem_state_init(&incl, init, fin);
+  assert_int_equal(mem_oracle_run(&incl, L - 1, &st, init, fin, &y[0][0], &err), XY_OK);
+  assert_int_equal(mem_oracle_run(&excl, L, &st, init, NULL, &y2[0][0], &err), XY_OK);
   for (int i = 0; i < D; i++) { /* the exclusive read of token 15 is W[15] q_15 */
     double want = 0;
     for (int j = 0; j < D; j++)
       want += wf[i * D + j] * s.q[15][j];
     assert_true(fabs(y2[15][i] - want) < 1e-14);
   }
+}
+
+/* §7.5.7: a sequence processed in pieces, the state handed from one call to the next,
+ * equals one call, output for output and in the final state, wherever the cut falls (mid
+ * chunk, mid shard, on a boundary), for every kind of schedule. */
+static void streaming_equals_one_call(void **state)
+{
+  (void)state;
+  toy s;
+  make_toy(&s);
+  double init[D * D], gamma[D] = {1.1, 0.9, 1.0}, beta[D] = {0.1, -0.2, 0.05};
+  double offsets[4] = {0.1, -0.2, 0.0, 0.3};
+  w0(0.1, init);
+  mem_desc ds[5] = {linear(4, true), linear(2, false), linear(8, false), linear(1, true),
+                    linear(4, false)};
+  ds[1].reset = 6;
+  ds[1].qkproj = MEM_QK_SHARD;
+  ds[2].read = MEM_READ_CHUNK_START;
+  ds[2].qkproj = MEM_QK_CHUNK;
+  ds[3].read = MEM_READ_EXCLUSIVE;
+  ds[4].ttt_lr = ds[4].ln_residual = true;
+  ds[4].ttt_base = 1.0;
+  ds[4].ttt_div = 3.0;
+  ds[4].ttt_offset = offsets;
+  ds[4].ln_eps = 1e-6;
+  const int cuts[] = {1, 3, 5, 6, 8, 11};
+  for (int c = 0; c < 5; c++) {
+    mem_state_layout lay;
+    mem_state_layout_of(&ds[c], &lay);
+    double one[L][D], parts[L][D], st_one[64], st_parts[64];
+    assert_true(lay.count <= 64);
+    mem_streams st = streams(&s);
+    st.ln_gamma = gamma;
+    st.ln_beta = beta;
+    xy_error err;
+    mem_state_init(&ds[c], init, st_one);
+    assert_int_equal(mem_oracle_run(&ds[c], L, &st, init, st_one, &one[0][0], &err), XY_OK);
+    mem_state_init(&ds[c], init, st_parts);
+    int at = 0;
+    for (int i = 0; i <= 6; i++) {
+      int end = i < 6 ? cuts[i] : L;
+      mem_streams piece = {&s.q[at][0], &s.k[at][0], &s.v[at][0], s.theta + at, s.eta + at,
+                           s.alpha + at, gamma, beta};
+      assert_int_equal(mem_oracle_run(&ds[c], end - at, &piece, init, st_parts, &parts[at][0],
+                                      &err), XY_OK);
+      at = end;
+    }
+    assert_memory_equal(one, parts, sizeof one);
+    assert_memory_equal(st_one, st_parts, sizeof(double) * (size_t)lay.count);
+  }
+  /* a phase outside the period is refused */
+  mem_desc d = linear(4, false);
+  double st_bad[2 * D * D + 1];
+  mem_state_init(&d, init, st_bad);
+  st_bad[2 * D * D] = 4;
+  double y[L][D];
+  mem_streams st = streams(&s);
+  xy_error err;
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, st_bad, &y[0][0], &err), XY_E_USAGE);
+  assert_non_null(strstr(err.message, "phase"));
 }
 
 static void bad_schedules(void **state)
@@ -258,24 +318,24 @@ static void bad_schedules(void **state)
   xy_error err;
   mem_desc d = linear(4, true);
   d.reset = 6;
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "multiple of the chunk"));
   d = linear(0, false);
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "chunk"));
   double offsets[4] = {0};
   d = linear(4, true);
   d.ttt_lr = true;
   d.ttt_offset = offsets;
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "TTT"));
   d = linear(2, false);
   d.ln_residual = true;
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "missing")); /* no gamma, beta */
   d = linear(2, true);
   st.eta = NULL;
-  assert_int_equal(mem_oracle_run(&d, L, &st, init, &y[0][0], NULL, &err), XY_E_USAGE);
+  assert_int_equal(mem_oracle_run(&d, L, &st, init, NULL, &y[0][0], &err), XY_E_USAGE);
   assert_non_null(strstr(err.message, "missing"));
 }
 
@@ -286,6 +346,7 @@ int main(void)
     cmocka_unit_test(tnt_toy),
     cmocka_unit_test(mlp_gradient),
     cmocka_unit_test(schedule_properties),
+    cmocka_unit_test(streaming_equals_one_call),
     cmocka_unit_test(bad_schedules),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

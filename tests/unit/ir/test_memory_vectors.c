@@ -210,16 +210,24 @@ static void run_module(const vcase *c, json_t *module, const char *prefix, doubl
   double *wf = malloc(sizeof(double) * (size_t)(runs * nw));
   double *mf = malloc(sizeof(double) * (size_t)(runs * nw));
   double *pf = malloc(sizeof(double) * (size_t)(runs * c->dk * c->dk));
-  assert_true(q && k && v && theta && y && wf && mf && pf);
+  mem_state_layout lay;
+  mem_state_layout_of(&d, &lay);
+  double *fin = malloc(sizeof(double) * (size_t)lay.count);
+  assert_true(q && k && v && theta && y && wf && mf && pf && fin);
   for (int64_t r = 0; r < runs; r++) {
     int64_t h = r % c->H;
     mem_streams st = {q + r * L * c->dk, k + r * L * c->dk, v + r * L * c->dv, theta + r * L,
                       eta ? eta + r * L : NULL, alpha ? alpha + r * L : NULL,
                       gamma ? gamma + h * c->dv : NULL, beta ? beta + h * c->dv : NULL};
-    mem_final fin = {wf + r * nw, mf + r * nw, pf + r * c->dk * c->dk};
     xy_error err;
-    if (mem_oracle_run(&d, L, &st, init + h * nw, y + r * L * c->dv, &fin, &err))
+    mem_state_init(&d, init + h * nw, fin);
+    if (mem_oracle_run(&d, L, &st, init + h * nw, fin, y + r * L * c->dv, &err))
       fail_msg("%s", err.message);
+    memcpy(wf + r * nw, fin + lay.w, sizeof(double) * (size_t)nw);
+    if (lay.mom >= 0)
+      memcpy(mf + r * nw, fin + lay.mom, sizeof(double) * (size_t)nw);
+    if (lay.p >= 0)
+      memcpy(pf + r * c->dk * c->dk, fin + lay.p, sizeof(double) * (size_t)(c->dk * c->dk));
   }
   char name[128], what[1400];
   snprintf(name, sizeof name, "%sy", prefix);
@@ -256,6 +264,7 @@ static void run_module(const vcase *c, json_t *module, const char *prefix, doubl
   free(wf);
   free(mf);
   free(pf);
+  free(fin);
 }
 
 static void run_case(const char *name)
