@@ -68,7 +68,7 @@ int memory_dims_of(const ir_module *m, const ir_op *op, memory_dims *d, mem_desc
   int rc = check_schedule(op, a, err);
   if (rc)
     return rc;
-  int required[] = {S_Q, S_K, S_V, S_THETA, S_WINIT};
+  int required[] = {S_Q, S_K, S_V, S_THETA};
   for (size_t i = 0; i < XY_ARRAY_LEN(required); i++)
     if (op->in[required[i]] < 0)
       return xy_fail(err, XY_E_SPEC, "%s '%s': input %s is missing", kind, op->name,
@@ -113,8 +113,9 @@ int memory_dims_of(const ir_module *m, const ir_op *op, memory_dims *d, mem_desc
                         "one momentum gate per token and head", err)) ||
       (rc = expect_slot(m, op, S_ALPHA, a->decay, "decay", 3, gate,
                         "one decay gate per token and head", err)) ||
-      (rc = ir_shape_expect(op, "W_init", &m->tensors[op->in[S_WINIT]].shape, 2, w,
-                            "per head, the memory's weights flat", err)) ||
+      (op->in[S_WINIT] >= 0 &&
+       (rc = ir_shape_expect(op, "W_init", &m->tensors[op->in[S_WINIT]].shape, 2, w,
+                             "per head, the memory's weights flat", err))) ||
       (rc = expect_slot(m, op, S_GAMMA, a->ln_residual, "the ln_residual wrapper", 2, ln,
                         "per head", err)) ||
       (rc = expect_slot(m, op, S_BETA, a->ln_residual, "the ln_residual wrapper", 2, ln,
@@ -188,7 +189,8 @@ int interp_memory_scan(const ir_module *m, const ir_op *op, double **vals, xy_er
   double *q = malloc((size_t)(L * d.DK) * sz), *k = malloc((size_t)(L * d.DK) * sz);
   double *v = malloc((size_t)(L * d.DV) * sz), *y = malloc((size_t)(L * d.DV) * sz);
   double *gates = malloc((size_t)(3 * L) * sz), *state = malloc((size_t)NS * sz);
-  if (!q || !k || !v || !y || !gates || !state) {
+  double *zeros = in[S_WINIT] ? NULL : calloc((size_t)d.NW, sz); /* init zero */
+  if (!q || !k || !v || !y || !gates || !state || (!in[S_WINIT] && !zeros)) {
     rc = xy_fail(err, XY_E_NOMEM, "interpreter: out of memory for %s", op->name);
     goto done;
   }
@@ -206,7 +208,7 @@ int interp_memory_scan(const ir_module *m, const ir_op *op, double **vals, xy_er
                         in[S_ALPHA] ? gates + 2 * L : NULL,
                         in[S_GAMMA] ? in[S_GAMMA] + h * d.DV : NULL,
                         in[S_BETA] ? in[S_BETA] + h * d.DV : NULL};
-      const double *w_init = in[S_WINIT] + h * d.NW;
+      const double *w_init = in[S_WINIT] ? in[S_WINIT] + h * d.NW : zeros;
       if (in[S_STATE])
         memcpy(state, in[S_STATE] + (b * d.H + h) * NS, (size_t)NS * sz);
       else
@@ -225,5 +227,6 @@ done:
   free(y);
   free(gates);
   free(state);
+  free(zeros);
   return rc;
 }
