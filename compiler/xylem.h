@@ -71,6 +71,9 @@ typedef struct xy_load_options {
    * is dotted keys and [index] (graph.length, layers[0].qk_scale) and VALUE is JSON. */
   const char *const *overrides;
   size_t n_overrides;
+  /* A stage of the spec's "stages" (NULL: none): its overrides are applied before
+   * `overrides`. A name the spec does not define is an XY_E_USAGE error. */
+  const char *stage;
 } xy_load_options;
 
 void xy_load_options_default(xy_load_options *opt);

@@ -24,6 +24,7 @@ typedef struct cli_opts {
   int lanes, rows, wg;      /* schedule knobs; 0: the cost model decides */
   const char *overrides[CLI_MAX_LIST];
   size_t n_overrides;
+  const char *stage;        /* a stage of the spec's "stages", applied before overrides */
   /* compile */
   const char *out_dir;
   const char *name;

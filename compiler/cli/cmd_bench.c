@@ -19,7 +19,8 @@ static const char *const help =
   "  --runs N            timed runs (default 20)\n"
   "  --json              machine-readable output\n"
   "  --weights FILE      the layers' weights (default: random)\n"
-  "  --target opencl|c, --device SEL, --chunk N, --set PATH=VALUE as in check\n";
+  "  --target opencl|c, --device SEL, --chunk N, --set PATH=VALUE, --stage NAME as in\n"
+  "                      check\n";
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -176,7 +177,7 @@ int cmd_bench(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk lanes rows wg set warmup runs json weights", &o))
+  if (!cli_parse(argc, argv, 2, "bench", "target device form chunk lanes rows wg set stage warmup runs json weights", &o))
     return EXIT_USAGE;
   xy_model *model = NULL;
   int rc = cli_load_model(&o, &model);

@@ -22,6 +22,7 @@ static const char *const help =
   "  --chunk N           chunk size of sequence scans, tile side of grid scans\n"
   "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"
   "  --set PATH=VALUE    override a spec value, e.g. --set graph.length=1000\n"
+  "  --stage NAME        apply the spec's stage NAME (its \"stages\" entry) before --set\n"
   "  --seed N            random seed (default: from the clock; always printed)\n"
   "  --weights FILE      the layers' weights (default: random, each in its range)\n"
   "  --tol X             tolerance on the relative error (default 1e-5)\n";
@@ -68,7 +69,7 @@ int cmd_check(int argc, char **argv)
     return EXIT_OK;
   }
   cli_opts o;
-  if (!cli_parse(argc, argv, 2, "check", "target device form chunk lanes rows wg set seed tol weights", &o))
+  if (!cli_parse(argc, argv, 2, "check", "target device form chunk lanes rows wg set stage seed tol weights", &o))
     return EXIT_USAGE;
   if (!o.seed_set)
     o.seed = (uint64_t)time(NULL);

@@ -20,7 +20,8 @@ static const char *const help =
   "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"
   "  --dump-after PASS   print the IR after a pass (prepare_graphs, parallelize_scans,\n"
   "                      lower_kernels, or all) on stdout\n"
-  "  --set PATH=VALUE    override a spec value\n";
+  "  --set PATH=VALUE    override a spec value\n"
+  "  --stage NAME        apply the spec's stage NAME (its \"stages\" entry) before --set\n";
 
 int cmd_compile(int argc, char **argv)
 {
@@ -30,7 +31,7 @@ int cmd_compile(int argc, char **argv)
   }
   cli_opts o;
   if (!cli_parse(argc, argv, 2, "compile",
-                 "target device form chunk lanes rows wg set output-dir name dump-after", &o))
+                 "target device form chunk lanes rows wg set stage output-dir name dump-after", &o))
     return EXIT_USAGE;
   xy_model *model = NULL;
   int rc = cli_load_model(&o, &model);

@@ -20,7 +20,8 @@ static const char *const help =
   "  --output NAME=FILE  write one output to FILE instead (repeatable)\n"
   "  --weights FILE      the layers' weights (safetensors; the reference's tensor names\n"
   "                      behind each layer's prefix)\n"
-  "  --target opencl|c, --device SEL, --form NAME, --chunk N, --set PATH=VALUE as in check\n";
+  "  --target opencl|c, --device SEL, --form NAME, --chunk N, --set PATH=VALUE,\n"
+  "  --stage NAME        as in check\n";
 
 /* Shapes match when they agree after dropping dimensions of size 1. */
 static bool same_shape(const xy_array *a, const xy_tensor_info *t)
@@ -99,7 +100,7 @@ int cmd_run(int argc, char **argv)
   }
   cli_opts o;
   if (!cli_parse(argc, argv, 2, "run",
-                 "target device form chunk lanes rows wg set input inputs output-dir output weights", &o))
+                 "target device form chunk lanes rows wg set stage input inputs output-dir output weights", &o))
     return EXIT_USAGE;
   if (!o.out_dir && o.n_outputs == 0) {
     fprintf(stderr, "xylem run: say where outputs go: -o DIR or --output NAME=FILE\n");

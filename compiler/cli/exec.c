@@ -11,6 +11,7 @@ int cli_load_model(const cli_opts *o, xy_model **model)
   xy_load_options_default(&lo);
   lo.overrides = o->overrides;
   lo.n_overrides = o->n_overrides;
+  lo.stage = o->stage;
   xy_error err;
   if (xy_model_load(o->spec, &lo, model, &err))
     return cli_report(&err);

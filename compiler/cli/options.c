@@ -27,6 +27,7 @@ static const opt_def defs[] = {
   {"rows", 0, O_INT, OFF(rows), 0},
   {"wg", 0, O_INT, OFF(wg), 0},
   {"set", 0, O_LIST, OFF(overrides), OFF(n_overrides)},
+  {"stage", 0, O_STR, OFF(stage), 0},
   {"output-dir", 'o', O_STR, OFF(out_dir), 0},
   {"name", 0, O_STR, OFF(name), 0},
   {"dump-after", 0, O_STR, OFF(dump_after), 0},

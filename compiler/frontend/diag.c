@@ -91,14 +91,15 @@ static int fail_at_offset(xy_error *err, int code, const char *file, const char 
   return put_message(err, code, &b);
 }
 
-/* The override that set path (or a value holding it), the latest one winning; NULL if none. */
-static const char *override_of(const fe_src *src, const char *path)
+/* The change that set path (or a value holding it), the latest one winning; NULL if none. */
+static const fe_change *change_of(const fe_src *src, const char *path)
 {
-  for (size_t i = src->n_ov; i-- > 0;) {
-    const char *o = src->ov_path[i];
+  const fe_changes *ch = src->changes;
+  for (size_t i = ch ? ch->n : 0; i-- > 0;) {
+    const char *o = ch->v[i].path;
     size_t n = strlen(o);
     if (strncmp(path, o, n) == 0 && (path[n] == '\0' || path[n] == '.' || path[n] == '['))
-      return src->ov_text[i];
+      return &ch->v[i];
   }
   return NULL;
 }
@@ -129,10 +130,16 @@ static int fail_v(xy_error *err, int code, const fe_src *src, const char *path, 
   char cause[CAUSE_MAX];
   vsnprintf(cause, sizeof cause, fmt, ap);
   const char *sep = path[0] ? ": " : "";
-  const char *ov = override_of(src, path);
-  if (ov)
+  const fe_change *ov = change_of(src, path);
+  if (ov && ov->at == FE_NOT_IN_TEXT)
     return xy_fail(err, code, "%s: %s%s%s (the value comes from override '%s')", src->file,
-                   path, sep, cause, ov);
+                   path, sep, cause, ov->text);
+  if (ov) { /* a stage's entry: shown where the stage writes it */
+    size_t len = strlen(cause);
+    snprintf(cause + len, sizeof cause - len, " (the value comes from stage '%s', entry '%s')",
+             src->changes->stage ? src->changes->stage : "?", ov->text);
+    return fail_at_offset(err, code, src->file, src->text, ov->at, path, cause);
+  }
   size_t off;
   if (!locate_near(src->text, path, at_key, &off))
     return xy_fail(err, code, "%s: %s%s%s", src->file, path, sep, cause);
@@ -159,11 +166,25 @@ int fe_fail_key(xy_error *err, int code, const fe_src *src, const char *path,
   return rc;
 }
 
+int fe_fail_at_offset(xy_error *err, int code, const fe_src *src, size_t offset,
+                      const char *path, const char *fmt, ...)
+{
+  char cause[CAUSE_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cause, sizeof cause, fmt, ap);
+  va_end(ap);
+  return fail_at_offset(err, code, src->file, src->text, offset, path, cause);
+}
+
 void fe_src_pos(const fe_src *src, const char *path, int *line, int *col)
 {
   size_t off;
   *line = *col = 0;
-  if (override_of(src, path))
+  const fe_change *ov = change_of(src, path);
+  if (ov && ov->at != FE_NOT_IN_TEXT)
+    fe_linecol(src->text, ov->at, line, col);
+  if (ov)
     return;
   if (!src->cache) {
     if (fe_json_find(src->text, path, false, &off))

@@ -60,26 +60,55 @@ void fe_json_path_at(const char *text, size_t end, xy_buf *out);
 void fe_path_key(char *out, const char *parent, const char *key);
 void fe_path_index(char *out, const char *parent, int64_t index);
 
-/* A JSON text errors point into, with the overrides applied on top of it. */
+/* Byte offset of the value at key (any text, '.' and '[' included) in the object that
+ * starts at byte obj of text (or of the key itself when at_key); false when not found. */
+bool fe_json_find_member(const char *text, size_t obj, const char *key, bool at_key,
+                         size_t *offset);
+
+/* One change made to a spec's JSON before it is read: a --set override, or an entry of the
+ * stage chosen with --stage. */
+typedef struct fe_change {
+  char *text;    /* as shown: "PATH=VALUE" for an override, PATH for a stage entry */
+  char *path;    /* PATH in canonical form */
+  size_t at;     /* a stage entry: byte offset of its value in the spec; else FE_NOT_IN_TEXT */
+} fe_change;
+
+#define FE_NOT_IN_TEXT SIZE_MAX
+
+/* The changes in the order applied, a later one winning where they overlap: the stage's
+ * entries first, then the overrides. */
+typedef struct fe_changes {
+  fe_change *v;
+  size_t n, cap;
+  const char *stage;           /* the stage applied (for messages), or NULL */
+} fe_changes;
+
+void fe_changes_free(fe_changes *ch);
+
+/* A JSON text errors point into, with changes applied on top of it. */
 typedef struct fe_src {
   const char *file;            /* as shown in messages */
   const char *text;            /* NUL-terminated */
-  const char *const *ov_text;  /* the overrides as given, "PATH=VALUE" */
-  char **ov_path;              /* their paths in canonical form */
-  size_t n_ov;
+  const fe_changes *changes;   /* NULL: none */
   fe_pos_cache *cache;         /* for fe_src_pos; NULL: none */
 } fe_src;
 
 /* Fills err with "FILE:LINE:COL: PATH: cause", the source line and a caret under the
  * column, and returns code. A path the text lacks is shown at its closest enclosing value;
- * a value an override set is named as such instead of getting a line. */
+ * a value an override set is named as such instead of getting a line, and one a stage set
+ * is shown at the stage's entry. */
 int fe_fail_at(xy_error *err, int code, const fe_src *src, const char *path,
                const char *fmt, ...) XY_PRINTF(5, 6);
 /* The same with the caret under the key of the last step (unknown keys). */
 int fe_fail_key(xy_error *err, int code, const fe_src *src, const char *path,
                 const char *fmt, ...) XY_PRINTF(5, 6);
 
-/* Where path points in src: line and column, or 0, 0 when unknown or overridden. */
+/* The same at a byte offset of src's text, with path only shown. */
+int fe_fail_at_offset(xy_error *err, int code, const fe_src *src, size_t offset,
+                      const char *path, const char *fmt, ...) XY_PRINTF(6, 7);
+
+/* Where path points in src: line and column (a stage entry's, when a stage set it), or
+ * 0, 0 when unknown or overridden. */
 void fe_src_pos(const fe_src *src, const char *path, int *line, int *col);
 
 /* Parses JSON text (duplicate keys rejected); errors name file, line, column and path. */
@@ -92,10 +121,28 @@ const char *fe_json_kind(const json_t *v);
 int fe_check_keys(xy_error *err, int code, const fe_src *src, const json_t *obj,
                   const char *path, const char *const *allowed, size_t n);
 
-/* Applies "PATH=VALUE" overrides to root; on success *paths holds n canonical paths
- * (caller frees each and the array). Errors are XY_E_USAGE and name file and override. */
+/* Sets the value at path (keys and [index]) in root, taking value's reference either way.
+ * *canon gets path's canonical form. Fails with XY_E_USAGE (bad path, or one through a
+ * missing key or element) or XY_E_NOMEM; why (why_len bytes) gets the cause. */
+int fe_set_path(json_t *root, const char *path, json_t *value, char **canon, char *why,
+                size_t why_len);
+
+/* Appends a change (copies text, takes canon); false when memory runs out (canon freed). */
+bool fe_changes_add(fe_changes *ch, const char *text, char *canon, size_t at);
+
+/* Applies "PATH=VALUE" overrides to root, appending them to ch. Errors are XY_E_USAGE and
+ * name file and override. */
 int fe_apply_overrides(json_t *root, const char *file, const char *const *ov, size_t n,
-                       char ***paths, xy_error *err);
+                       fe_changes *ch, xy_error *err);
+
+/* The spec's "stages" (stages.c): an object of stages, each an object of override paths
+ * -> JSON values. fe_check_stages checks that form (the paths' syntax included);
+ * fe_apply_stage applies stage name's entries to root, appending them to ch. An unknown
+ * stage is XY_E_USAGE listing those the spec defines; an entry that cannot be applied is
+ * XY_E_SPEC at the entry. */
+int fe_check_stages(const fe_src *src, const json_t *root, xy_error *err);
+int fe_apply_stage(json_t *root, const fe_src *src, const char *name, fe_changes *ch,
+                   xy_error *err);
 
 /* Builds and validates a DAG from a graph file's text (file names it in messages). */
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
@@ -113,5 +160,21 @@ typedef struct fe_layer_ctx {
 bool fe_is_layer(const char *op);
 int fe_expand_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
                     const char *name);
+
+/* What a memory module's schedule says besides the op's attributes. */
+typedef enum fe_memory_role { FE_MEM_SINGLE, FE_MEM_GLOBAL, FE_MEM_LOCAL } fe_memory_role;
+
+typedef struct fe_memory_info {
+  fe_memory_role role;
+  bool init_zero;   /* init 'zero': the module starts from zeros, no W_init; else 'param' */
+} fe_memory_info;
+
+/* Reads one memory module's schedule (memory_schedule.c; docs/spec-format.md,
+ * "memory_scan"), the JSON value sched at path, into attrs and info, and checks the
+ * schedule's own rules (spec tnt.md §5.2), each broken one an XY_E_SPEC error at the field
+ * that breaks it. dk (q's last axis) sizes "expand" and the divisor "dk". fc->m and
+ * fc->kind are not used. */
+int fe_read_memory_schedule(const fe_layer_ctx *fc, const json_t *sched, const char *path,
+                            int64_t dk, ir_memory_attrs *attrs, fe_memory_info *info);
 
 #endif /* XY_FE_INTERNAL_H */

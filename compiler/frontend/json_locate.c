@@ -299,6 +299,20 @@ bool fe_json_find(const char *text, const char *path, bool at_key, size_t *offse
   return true;
 }
 
+bool fe_json_find_member(const char *text, size_t obj, const char *key, bool at_key,
+                         size_t *offset)
+{
+  if (!text || !key || text[obj] != '{')
+    return false;
+  fe_comp c = {.key = key, .key_len = strlen(key)};
+  const char *key_at;
+  const char *p = find_member(text + obj, &c, &key_at);
+  if (!p || !*p)
+    return false;
+  *offset = (size_t)((at_key ? key_at : p) - text);
+  return true;
+}
+
 bool fe_json_find_cached(const char *text, const char *path, fe_pos_cache *cache,
                          size_t *offset)
 {

@@ -1,6 +1,7 @@
 /*
  * overrides.c: "PATH=VALUE" changes to a spec's JSON (xylem check --set graph.length=1000),
  * applied before the spec is read, so an override is checked like any value in the file.
+ * A stage's entries (stages.c) are set the same way.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,8 @@ static bool canonical_path(const char *path, xy_buf *canon)
 }
 
 /* Walks to the parent of the last step of path and sets the value there. On failure
- * writes the cause into why. Takes value's reference either way. */
-static bool set_at(json_t *root, const char *path, json_t *value, char *why, size_t why_len)
+ * (XY_E_USAGE, XY_E_NOMEM) writes the cause into why. Takes value's reference either way. */
+static int set_at(json_t *root, const char *path, json_t *value, char *why, size_t why_len)
 {
   json_t *cur = root;
   const char *p = path;
@@ -59,7 +60,7 @@ static bool set_at(json_t *root, const char *path, json_t *value, char *why, siz
       json_decref(value);
       if (rc)
         snprintf(why, why_len, "out of memory");
-      return rc == 0;
+      return rc ? XY_E_NOMEM : XY_OK;
     }
     json_t *next = c.is_index ? json_array_get(cur, (size_t)c.index) : json_object_get(cur, key);
     if (!next) {
@@ -75,11 +76,69 @@ static bool set_at(json_t *root, const char *path, json_t *value, char *why, siz
     cur = next;
   }
   json_decref(value);
-  return false;
+  return XY_E_USAGE;
 }
 
-/* Applies one override; its canonical path goes to *canon. */
-static int apply_one(json_t *root, const char *file, const char *ov, char **canon,
+int fe_set_path(json_t *root, const char *path, json_t *value, char **canon, char *why,
+                size_t why_len)
+{
+  *canon = NULL;
+  xy_buf b;
+  xy_buf_init(&b);
+  if (strlen(path) >= FE_PATH_MAX || !canonical_path(path, &b)) {
+    bool nomem = b.failed;
+    xy_buf_free(&b);
+    json_decref(value);
+    snprintf(why, why_len, "%s", nomem ? "out of memory"
+                                       : "bad path; use keys and [index], e.g. layers[0].qk_scale");
+    return nomem ? XY_E_NOMEM : XY_E_USAGE;
+  }
+  int rc = set_at(root, path, value, why, why_len);
+  if (rc) {
+    xy_buf_free(&b);
+    return rc;
+  }
+  *canon = xy_buf_take(&b);
+  if (!*canon) {
+    snprintf(why, why_len, "out of memory");
+    return XY_E_NOMEM;
+  }
+  return XY_OK;
+}
+
+bool fe_changes_add(fe_changes *ch, const char *text, char *canon, size_t at)
+{
+  char *t = xy_strdup(text);
+  if (!t || !xy_grow((void **)&ch->v, &ch->cap, ch->n + 1, sizeof *ch->v)) {
+    free(t);
+    free(canon);
+    return false;
+  }
+  ch->v[ch->n++] = (fe_change){.text = t, .path = canon, .at = at};
+  return true;
+}
+
+void fe_changes_free(fe_changes *ch)
+{
+  for (size_t i = 0; i < ch->n; i++) {
+    free(ch->v[i].text);
+    free(ch->v[i].path);
+  }
+  free(ch->v);
+  memset(ch, 0, sizeof *ch);
+}
+
+static bool valid_path(const char *path)
+{
+  xy_buf b;
+  xy_buf_init(&b);
+  bool ok = canonical_path(path, &b);
+  xy_buf_free(&b);
+  return ok;
+}
+
+/* Applies one override and records it in ch. */
+static int apply_one(json_t *root, const char *file, const char *ov, fe_changes *ch,
                      xy_error *err)
 {
   const char *eq = ov ? strchr(ov, '=') : NULL;
@@ -89,55 +148,38 @@ static int apply_one(json_t *root, const char *file, const char *ov, char **cano
   size_t plen = (size_t)(eq - ov);
   if (plen >= FE_PATH_MAX)
     return xy_fail(err, XY_E_USAGE, "%s: override '%.64s...': the path is too long", file, ov);
-  char *path = malloc(plen + 1);
-  if (!path)
-    return xy_fail(err, XY_E_NOMEM, "out of memory");
+  char path[FE_PATH_MAX];
   memcpy(path, ov, plen);
   path[plen] = '\0';
-  xy_buf b;
-  xy_buf_init(&b);
-  if (!canonical_path(path, &b)) {
-    free(path);
-    xy_buf_free(&b);
+  if (!valid_path(path))
     return xy_fail(err, XY_E_USAGE,
                    "%s: override '%s': bad path; use keys and [index], e.g. layers[0].qk_scale",
                    file, ov);
-  }
   json_error_t je;
   json_t *value = json_loads(eq + 1, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-  if (!value) {
-    free(path);
-    xy_buf_free(&b);
+  if (!value)
     return xy_fail(err, XY_E_USAGE,
                    "%s: override '%s': the value is not JSON (%s); strings need quotes, "
                    "e.g. name=\"x\"", file, ov, je.text);
-  }
   char why[FE_PATH_MAX + 128];
-  bool ok = set_at(root, path, value, why, sizeof why);
-  free(path);
-  if (!ok) {
-    xy_buf_free(&b);
-    return xy_fail(err, XY_E_USAGE, "%s: override '%s': %s", file, ov, why);
-  }
-  *canon = xy_buf_take(&b);
-  return *canon ? XY_OK : xy_fail(err, XY_E_NOMEM, "out of memory");
+  char *canon;
+  int rc = fe_set_path(root, path, value, &canon, why, sizeof why);
+  if (rc == XY_E_NOMEM)
+    return xy_fail(err, rc, "out of memory");
+  if (rc)
+    return xy_fail(err, rc, "%s: override '%s': %s", file, ov, why);
+  if (!fe_changes_add(ch, ov, canon, FE_NOT_IN_TEXT))
+    return xy_fail(err, XY_E_NOMEM, "out of memory");
+  return XY_OK;
 }
 
 int fe_apply_overrides(json_t *root, const char *file, const char *const *ov, size_t n,
-                       char ***paths, xy_error *err)
+                       fe_changes *ch, xy_error *err)
 {
-  *paths = calloc(n + 1, sizeof **paths);
-  if (!*paths)
-    return xy_fail(err, XY_E_NOMEM, "out of memory");
   for (size_t i = 0; i < n; i++) {
-    int rc = apply_one(root, file, ov[i], &(*paths)[i], err);
-    if (rc) {
-      for (size_t j = 0; j < i; j++)
-        free((*paths)[j]);
-      free(*paths);
-      *paths = NULL;
+    int rc = apply_one(root, file, ov[i], ch, err);
+    if (rc)
       return rc;
-    }
   }
   return XY_OK;
 }

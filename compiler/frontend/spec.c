@@ -169,10 +169,12 @@ static int read_header(spec_ctx *c, const json_t *root)
                 "unsupported spec format version %lld; this xylem reads version 1",
                 (long long)json_integer_value(v));
   static const char *const keys[] = {"xylem", "name", "batch", "dtype", "graph", "inputs",
-                                     "layers", "outputs"};
+                                     "layers", "outputs", "stages"};
   int rc = fe_check_keys(c->err, XY_E_SPEC, &c->src, root, "", keys, XY_ARRAY_LEN(keys));
   const char *name;
-  if (rc || (rc = get_string(c, root, "", "name", false, &name)))
+  /* Stages were applied already when one was chosen; either way their form is checked. */
+  if (rc || (rc = fe_check_stages(&c->src, root, c->err)) ||
+      (rc = get_string(c, root, "", "name", false, &name)))
     return rc;
   if (name && (rc = check_ident(c, name, "name", "model name")))
     return rc;
@@ -473,6 +475,7 @@ static int read_inputs(spec_ctx *c, const json_t *root)
 
 /* Attributes each op takes besides its slots. */
 static const char *const plstm_attrs[] = {"qk_scale"};
+static const char *const memory_attrs[] = {"schedule"};
 
 static const char *const *op_attrs(ir_opcode code, size_t *n)
 {
@@ -480,18 +483,28 @@ static const char *const *op_attrs(ir_opcode code, size_t *n)
     *n = XY_ARRAY_LEN(plstm_attrs);
     return plstm_attrs;
   }
+  if (code == IR_OP_MEMORY_SCAN) {
+    *n = XY_ARRAY_LEN(memory_attrs);
+    return memory_attrs;
+  }
   *n = 0;
   return NULL;
 }
 
-/* Layers name the scan ops directly; the ordinary ops are what layers expand into. */
+/* Layers name the scan ops and memory_scan directly; the other ordinary ops are what
+ * layers expand into. */
+static bool op_nameable(ir_opcode code)
+{
+  return (ir_op_info_of(code)->flags & IR_OPF_SCAN) || code == IR_OP_MEMORY_SCAN;
+}
+
 static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *code)
 {
   const char *names[IR_OP_COUNT + 2];
   int n = 0;
   for (int i = 0; i < IR_OP_COUNT; i++) {
     const ir_op_info *info = ir_op_info_of((ir_opcode)i);
-    if (!(info->flags & IR_OPF_SCAN))
+    if (!op_nameable((ir_opcode)i))
       continue;
     names[n++] = info->name;
     if (strcmp(name, info->name) == 0) {
@@ -654,20 +667,71 @@ static int finish_layer(spec_ctx *c, const char *lp, int oi, double qk_scale)
     if (op->out[s] >= 0 && (rc = check_count(c, &c->m->tensors[op->out[s]].shape, kp)))
       return rc;
   }
-  if (info->flags & IR_OPF_SCAN) {
-    /* A scan layer runs over the model's batch (layers fold heads into the batch of the
-     * scans they expand into, so the op itself takes any B). */
+  bool scan = info->flags & IR_OPF_SCAN, memory = op->code == IR_OP_MEMORY_SCAN;
+  if (scan || memory) {
+    /* A scan or memory layer runs over the model's batch (layers fold heads into the batch
+     * of the scans they expand into, so the op itself takes any B). */
     const ir_shape *q0 = &c->m->tensors[op->in[0]].shape;
     if (q0->rank < 1 || q0->d[0] != c->m->batch)
       return FAIL(c, XY_E_SHAPE, lp, "%s '%s': q has batch %lld, the model's batch is %lld",
                   info->name, op->name, q0->rank ? (long long)q0->d[0] : 0LL,
                   (long long)c->m->batch);
+  }
+  if (memory) {
+    /* q is [B, L, H, DK] (checked by read_memory) and runs along the sequence. */
+    const ir_shape *q0 = &c->m->tensors[op->in[0]].shape;
+    int64_t len = c->m->graphs[0].length;
+    if (q0->d[1] != len)
+      return FAIL(c, XY_E_SHAPE, lp, "%s '%s': q has length %lld (axis 1), the sequence's "
+                  "length is %lld", info->name, op->name, (long long)q0->d[1], (long long)len);
+  }
+  if (scan) {
     /* The 1D/2D reference scales q.k by DK^-1/2; its graph code does not scale (plstm.md
      * section 1.2). DK is q's next-to-last axis. */
     const ir_shape *qs = &c->m->tensors[op->in[0]].shape;
     double dk = (double)qs->d[qs->rank - 2];
     op->qk_scale = !isnan(qk_scale) ? qk_scale : c->kind == IR_GRAPH_DAG ? 1.0 : 1.0 / sqrt(dk);
   }
+  return XY_OK;
+}
+
+/* memory_scan runs along the sequence graph: q [B, L, H, DK]. Its schedule (the key
+ * "schedule") becomes the op's attributes; W_init is given exactly when the schedule's init
+ * is 'param'. */
+static int read_memory(spec_ctx *c, const json_t *l, const char *lp, int oi)
+{
+  ir_op *op = &c->m->ops[oi];
+  char ip[FE_PATH_MAX], p[FE_PATH_MAX];
+  fe_path_key(ip, lp, "inputs");
+  if (c->kind != IR_GRAPH_SEQUENCE)
+    return FAIL(c, XY_E_SPEC, lp, "memory_scan '%s' runs along a sequence graph, not a %s "
+                "graph", op->name, kind_names[c->kind]);
+  const ir_shape *q = &c->m->tensors[op->in[ir_op_in_slot(op->code, "q")]].shape;
+  if (q->rank != 4) {
+    fe_path_key(p, ip, "q");
+    return FAIL(c, XY_E_SHAPE, p, "memory_scan '%s': q must have rank 4 [B, L, H, DK], not %d",
+                op->name, q->rank);
+  }
+  const json_t *sched = json_object_get(l, "schedule");
+  if (!sched)
+    return FAIL(c, XY_E_SPEC, lp, "missing required key 'schedule' (the memory's schedule: "
+                "at least {\"chunk\": N})");
+  fe_path_key(p, lp, "schedule");
+  fe_layer_ctx fc = {.src = &c->src, .err = c->err, .m = c->m, .kind = c->kind};
+  fe_memory_info info;
+  int rc = fe_read_memory_schedule(&fc, sched, p, q->d[3], &op->attr.memory, &info);
+  if (rc)
+    return rc;
+  int w = ir_op_in_slot(op->code, "W_init");
+  if (info.init_zero && op->in[w] >= 0) {
+    fe_path_key(p, ip, "W_init");
+    return FAIL(c, XY_E_SPEC, p, "W_init is given, but the schedule's init is 'zero' (the "
+                "memory starts from zeros): leave W_init out, or set init 'param'");
+  }
+  if (!info.init_zero && op->in[w] < 0)
+    return FAIL(c, XY_E_SPEC, ip, "missing input slot 'W_init': the schedule's init is 'param' "
+                "(the default), so the initial weights [H, NW] are an input; or set init "
+                "'zero'");
   return XY_OK;
 }
 
@@ -711,7 +775,9 @@ static int read_layer(spec_ctx *c, const json_t *l, size_t i)
   if (oi < 0 || !set_pos(c, &c->m->ops[oi].pos, lp))
     return nomem(c);
   c->m->ops[oi].graph = 0;
-  if ((rc = read_layer_inputs(c, l, lp, oi)) || (rc = read_layer_outputs(c, l, lp, oi)))
+  if ((rc = read_layer_inputs(c, l, lp, oi)) ||
+      (code == IR_OP_MEMORY_SCAN && (rc = read_memory(c, l, lp, oi))) ||
+      (rc = read_layer_outputs(c, l, lp, oi)))
     return rc;
   return finish_layer(c, lp, oi, qk_scale);
 }
@@ -815,25 +881,26 @@ int fe_load_spec(const char *path, const xy_load_options *opt, ir_module **out, 
   if (rc)
     return rc;
   json_t *root = NULL;
-  char **ov_paths = NULL;
-  rc = fe_parse_json(path, text, len, &root, err);
-  if (!rc)
-    rc = fe_apply_overrides(root, path, opt->overrides, opt->n_overrides, &ov_paths, err);
+  fe_changes changes;
+  memset(&changes, 0, sizeof changes);
   fe_pos_cache cache;
   memset(&cache, 0, sizeof cache);
   spec_ctx c = {
-    .src = {.file = path, .text = text, .ov_text = opt->overrides, .ov_path = ov_paths,
-            .n_ov = ov_paths ? opt->n_overrides : 0, .cache = &cache},
+    .src = {.file = path, .text = text, .changes = &changes, .cache = &cache},
     .spec_path = path,
     .lim = &opt->limits,
     .err = err,
   };
+  rc = fe_parse_json(path, text, len, &root, err);
+  /* The stage first, so that --set can still change what it set. */
+  if (!rc && opt->stage)
+    rc = fe_apply_stage(root, &c.src, opt->stage, &changes, err);
+  if (!rc)
+    rc = fe_apply_overrides(root, path, opt->overrides, opt->n_overrides, &changes, err);
   if (!rc)
     rc = build(&c, root);
   json_decref(root);
-  for (size_t i = 0; ov_paths && i < opt->n_overrides; i++)
-    free(ov_paths[i]);
-  free(ov_paths);
+  fe_changes_free(&changes);
   free(text);
   if (rc) {
     ir_module_free(c.m);

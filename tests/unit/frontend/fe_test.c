@@ -136,6 +136,7 @@ int main(void)
   failed += run_spec_tests();
   failed += run_dag_tests();
   failed += run_layer_tests();
+  failed += run_memory_tests();
   free_paths();
   return failed ? 1 : 0;
 }
