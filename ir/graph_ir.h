@@ -339,6 +339,11 @@ typedef struct plstm2d_dims {
 
 int plstm2d_dims_of(const ir_module *m, const ir_op *op, plstm2d_dims *d, xy_error *err);
 
+/* memory_scan's slots, in ops.def order. */
+enum { MS_Q, MS_K, MS_V, MS_THETA, MS_ETA, MS_ALPHA, MS_WINIT, MS_GAMMA, MS_BETA, MS_OFFSET,
+       MS_STATE };
+enum { MS_Y, MS_STATE_OUT };
+
 /* memory_scan shapes, and the oracle's description of one (batch, head) memory. */
 typedef struct memory_dims {
   int64_t B, L, H, DK, DV;

@@ -519,7 +519,7 @@ kir_expr *kx_un(kir_builder *b, kir_unop op, kir_expr *x)
   }
   if (op == KU_TO_FLOAT && x->kind == KE_INT)
     return kx_flt(b, (double)x->ival);
-  kir_type t = op == KU_TO_FLOAT ? KT_FLOAT : op == KU_NOT ? KT_BOOL : x->type;
+  kir_type t = op == KU_TO_FLOAT ? KT_FLOAT : op == KU_TO_INT ? KT_INT : op == KU_NOT ? KT_BOOL : x->type;
   kir_expr *e = new_expr(b, KE_UNARY, t);
   if (e) {
     e->id = op;

@@ -60,7 +60,7 @@ typedef enum kir_binop {
   KB_COUNT
 } kir_binop;
 
-typedef enum kir_unop { KU_NEG, KU_NOT, KU_TO_FLOAT, KU_COUNT } kir_unop;
+typedef enum kir_unop { KU_NEG, KU_NOT, KU_TO_FLOAT, KU_TO_INT /* truncates */, KU_COUNT } kir_unop;
 
 typedef enum kir_func { KF_EXP, KF_LOG, KF_TANH, KF_SQRT, KF_FABS, KF_FMA, KF_COUNT } kir_func;
 

@@ -98,6 +98,8 @@ static int check_expr(checker *c, const kir_expr *e)
       return rc;
     if (e->id == KU_TO_FLOAT && e->a->type != KT_INT)
       return bad(c, "conversion to float of a non-integer", NULL);
+    if (e->id == KU_TO_INT && e->a->type != KT_FLOAT)
+      return bad(c, "conversion to int of a non-float", NULL);
     if (e->id == KU_NOT && e->a->type != KT_BOOL)
       return bad(c, "logical not of a non-boolean", NULL);
     if (e->id == KU_NEG && e->a->type != e->type)

@@ -8,8 +8,6 @@
 #include "graph_ir.h"
 #include "interp.h"
 
-enum { S_Q, S_K, S_V, S_THETA, S_ETA, S_ALPHA, S_WINIT, S_GAMMA, S_BETA, S_OFFSET, S_STATE };
-enum { O_Y, O_STATE };
 
 static const char *kind = "memory_scan";
 
@@ -68,12 +66,12 @@ int memory_dims_of(const ir_module *m, const ir_op *op, memory_dims *d, mem_desc
   int rc = check_schedule(op, a, err);
   if (rc)
     return rc;
-  int required[] = {S_Q, S_K, S_V, S_THETA};
+  int required[] = {MS_Q, MS_K, MS_V, MS_THETA};
   for (size_t i = 0; i < XY_ARRAY_LEN(required); i++)
     if (op->in[required[i]] < 0)
       return xy_fail(err, XY_E_SPEC, "%s '%s': input %s is missing", kind, op->name,
                      ir_op_info_of(op->code)->in_names[required[i]]);
-  const ir_shape *q = &m->tensors[op->in[S_Q]].shape, *v = &m->tensors[op->in[S_V]].shape;
+  const ir_shape *q = &m->tensors[op->in[MS_Q]].shape, *v = &m->tensors[op->in[MS_V]].shape;
   if (q->rank != 4)
     return xy_fail(err, XY_E_SHAPE, "%s '%s': q must have rank 4 [B,L,H,DK], not %d", kind,
                    op->name, q->rank);
@@ -105,26 +103,26 @@ int memory_dims_of(const ir_module *m, const ir_op *op, memory_dims *d, mem_desc
   int64_t qs[] = {d->B, d->L, d->H, d->DK}, vs[] = {d->B, d->L, d->H, d->DV};
   int64_t gate[] = {d->B, d->L, d->H}, w[] = {d->H, d->NW}, ln[] = {d->H, d->DV};
   int64_t off[] = {a->chunk}, st[] = {d->B, d->H, d->state.count};
-  if ((rc = ir_shape_expect(op, "k", &m->tensors[op->in[S_K]].shape, 4, qs, "as q", err)) ||
+  if ((rc = ir_shape_expect(op, "k", &m->tensors[op->in[MS_K]].shape, 4, qs, "as q", err)) ||
       (rc = ir_shape_expect(op, "v", v, 4, vs, "B, L, H from q", err)) ||
-      (rc = ir_shape_expect(op, "theta", &m->tensors[op->in[S_THETA]].shape, 3, gate,
+      (rc = ir_shape_expect(op, "theta", &m->tensors[op->in[MS_THETA]].shape, 3, gate,
                             "one learning rate per token and head", err)) ||
-      (rc = expect_slot(m, op, S_ETA, a->momentum, "momentum", 3, gate,
+      (rc = expect_slot(m, op, MS_ETA, a->momentum, "momentum", 3, gate,
                         "one momentum gate per token and head", err)) ||
-      (rc = expect_slot(m, op, S_ALPHA, a->decay, "decay", 3, gate,
+      (rc = expect_slot(m, op, MS_ALPHA, a->decay, "decay", 3, gate,
                         "one decay gate per token and head", err)) ||
-      (op->in[S_WINIT] >= 0 &&
-       (rc = ir_shape_expect(op, "W_init", &m->tensors[op->in[S_WINIT]].shape, 2, w,
+      (op->in[MS_WINIT] >= 0 &&
+       (rc = ir_shape_expect(op, "W_init", &m->tensors[op->in[MS_WINIT]].shape, 2, w,
                              "per head, the memory's weights flat", err))) ||
-      (rc = expect_slot(m, op, S_GAMMA, a->ln_residual, "the ln_residual wrapper", 2, ln,
+      (rc = expect_slot(m, op, MS_GAMMA, a->ln_residual, "the ln_residual wrapper", 2, ln,
                         "per head", err)) ||
-      (rc = expect_slot(m, op, S_BETA, a->ln_residual, "the ln_residual wrapper", 2, ln,
+      (rc = expect_slot(m, op, MS_BETA, a->ln_residual, "the ln_residual wrapper", 2, ln,
                         "per head", err)) ||
-      (rc = expect_slot(m, op, S_OFFSET, a->ttt_lr, "lr 'ttt_matrix'", 1, off,
+      (rc = expect_slot(m, op, MS_OFFSET, a->ttt_lr, "lr 'ttt_matrix'", 1, off,
                         "one offset per position of a chunk", err)))
     return rc;
-  if (op->in[S_STATE] >= 0)
-    return ir_shape_expect(op, "state_in", &m->tensors[op->in[S_STATE]].shape, 3, st,
+  if (op->in[MS_STATE] >= 0)
+    return ir_shape_expect(op, "state_in", &m->tensors[op->in[MS_STATE]].shape, 3, st,
                            "the streaming state of each batch element and head", err);
   return XY_OK;
 }
@@ -137,8 +135,8 @@ int memory_scan_shapes(const ir_module *m, const ir_op *op, ir_shape *outs, xy_e
   if (rc)
     return rc;
   int64_t y[] = {d.B, d.L, d.H, d.DV}, st[] = {d.B, d.H, d.state.count};
-  outs[O_Y] = ir_shape_make(4, y);
-  outs[O_STATE] = ir_shape_make(3, st);
+  outs[MS_Y] = ir_shape_make(4, y);
+  outs[MS_STATE_OUT] = ir_shape_make(3, st);
   return XY_OK;
 }
 
@@ -180,37 +178,37 @@ int interp_memory_scan(const ir_module *m, const ir_op *op, double **vals, xy_er
   int rc = memory_dims_of(m, op, &d, &desc, err);
   if (rc)
     return rc;
-  const double *in[S_STATE + 1];
-  for (int s = 0; s <= S_STATE; s++)
+  const double *in[MS_STATE + 1];
+  for (int s = 0; s <= MS_STATE; s++)
     in[s] = op->in[s] >= 0 ? vals[op->in[s]] : NULL;
-  desc.ttt_offset = in[S_OFFSET];
+  desc.ttt_offset = in[MS_OFFSET];
   int64_t L = d.L, NS = d.state.count;
   size_t sz = sizeof(double);
   double *q = malloc((size_t)(L * d.DK) * sz), *k = malloc((size_t)(L * d.DK) * sz);
   double *v = malloc((size_t)(L * d.DV) * sz), *y = malloc((size_t)(L * d.DV) * sz);
   double *gates = malloc((size_t)(3 * L) * sz), *state = malloc((size_t)NS * sz);
-  double *zeros = in[S_WINIT] ? NULL : calloc((size_t)d.NW, sz); /* init zero */
-  if (!q || !k || !v || !y || !gates || !state || (!in[S_WINIT] && !zeros)) {
+  double *zeros = in[MS_WINIT] ? NULL : calloc((size_t)d.NW, sz); /* init zero */
+  if (!q || !k || !v || !y || !gates || !state || (!in[MS_WINIT] && !zeros)) {
     rc = xy_fail(err, XY_E_NOMEM, "interpreter: out of memory for %s", op->name);
     goto done;
   }
-  double *yout = vals[op->out[O_Y]];
-  double *sout = op->out[O_STATE] >= 0 ? vals[op->out[O_STATE]] : NULL;
+  double *yout = vals[op->out[MS_Y]];
+  double *sout = op->out[MS_STATE_OUT] >= 0 ? vals[op->out[MS_STATE_OUT]] : NULL;
   for (int64_t b = 0; b < d.B && !rc; b++) {
     for (int64_t h = 0; h < d.H && !rc; h++) {
-      gather(in[S_Q], &d, b, h, d.DK, q);
-      gather(in[S_K], &d, b, h, d.DK, k);
-      gather(in[S_V], &d, b, h, d.DV, v);
+      gather(in[MS_Q], &d, b, h, d.DK, q);
+      gather(in[MS_K], &d, b, h, d.DK, k);
+      gather(in[MS_V], &d, b, h, d.DV, v);
       for (int g = 0; g < 3; g++) /* theta, eta, alpha */
-        if (in[S_THETA + g])
-          gather(in[S_THETA + g], &d, b, h, 1, gates + g * L);
-      mem_streams st = {q, k, v, gates, in[S_ETA] ? gates + L : NULL,
-                        in[S_ALPHA] ? gates + 2 * L : NULL,
-                        in[S_GAMMA] ? in[S_GAMMA] + h * d.DV : NULL,
-                        in[S_BETA] ? in[S_BETA] + h * d.DV : NULL};
-      const double *w_init = in[S_WINIT] ? in[S_WINIT] + h * d.NW : zeros;
-      if (in[S_STATE])
-        memcpy(state, in[S_STATE] + (b * d.H + h) * NS, (size_t)NS * sz);
+        if (in[MS_THETA + g])
+          gather(in[MS_THETA + g], &d, b, h, 1, gates + g * L);
+      mem_streams st = {q, k, v, gates, in[MS_ETA] ? gates + L : NULL,
+                        in[MS_ALPHA] ? gates + 2 * L : NULL,
+                        in[MS_GAMMA] ? in[MS_GAMMA] + h * d.DV : NULL,
+                        in[MS_BETA] ? in[MS_BETA] + h * d.DV : NULL};
+      const double *w_init = in[MS_WINIT] ? in[MS_WINIT] + h * d.NW : zeros;
+      if (in[MS_STATE])
+        memcpy(state, in[MS_STATE] + (b * d.H + h) * NS, (size_t)NS * sz);
       else
         mem_state_init(&desc, w_init, state);
       rc = mem_oracle_run(&desc, L, &st, w_init, state, y, err);

@@ -188,8 +188,8 @@ static void expr(render *r, const kir_expr *e, int min_prec)
     xy_buf_putc(out, ')');
     break;
   case KE_UNARY:
-    if (e->id == KU_TO_FLOAT) {
-      xy_buf_puts(out, "(float)");
+    if (e->id == KU_TO_FLOAT || e->id == KU_TO_INT) {
+      xy_buf_puts(out, e->id == KU_TO_FLOAT ? "(float)" : "(int)");
       expr_in(r, e->a, P_UNARY);
     } else {
       xy_buf_putc(out, e->id == KU_NEG ? '-' : '!');

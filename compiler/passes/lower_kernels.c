@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "lower_memory.h"
 #include "passes.h"
 
 int64_t pow2_ceil(int64_t n)
@@ -185,7 +186,11 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
   case IR_OP_RESHAPE:
     return lower_reshape(lc, op);
   case IR_OP_MEMORY_SCAN:
-    return xy_fail(lc->err, XY_E_INTERNAL, "memory_scan '%s': no kernels yet", op->name);
+    xy_buf_printf(forms, "%s%s: %s", forms->len ? ", " : "", op->name,
+                  ir_form_name(op->sched.form));
+    if (op->sched.form == IR_FORM_CHUNKWISE)
+      return lower_memory_chunked(lc, op);
+    return lower_memory_recurrent(lc, op);
   case IR_OP_COUNT:
     break;
   }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "lower_memory.h"
 #include "passes.h"
 
 /* Vector width along the value dimension: wide on CPUs, where explicit vectors are what
@@ -142,6 +143,35 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
   return XY_OK;
 }
 
+/* memory_scan: the chunked form (spec tnt.md §5.4) for linear memories whose chunk fits
+ * local memory, when no streaming state comes in (its chunk grid would start at a phase
+ * known only at run time); the token loop otherwise. */
+static int schedule_memory(const pass_state *ps, ir_op *op, ir_form forced, xy_error *err)
+{
+  const xy_compile_options *opt = ps->opt;
+  memory_dims d;
+  mem_desc desc;
+  int rc = memory_dims_of(ps->m, op, &d, &desc, err);
+  if (rc)
+    return rc;
+  ir_schedule *s = &op->sched;
+  if (forced != IR_FORM_AUTO && forced != IR_FORM_CHUNKWISE && forced != IR_FORM_RECURRENT)
+    return xy_fail(err, XY_E_USAGE, "form '%s' does not apply to '%s', a memory_scan "
+                   "(forms: recurrent, chunkwise)", ir_form_name(forced), op->name);
+  const char *why_not = memory_chunked_unsupported(opt, op, &d);
+  if (forced == IR_FORM_CHUNKWISE && why_not)
+    return xy_fail(err, XY_E_USAGE, "memory_scan '%s': the chunkwise form %s; use --form "
+                   "recurrent", op->name, why_not);
+  s->form = forced != IR_FORM_AUTO ? forced : why_not ? IR_FORM_RECURRENT : IR_FORM_CHUNKWISE;
+  s->chunk = op->attr.memory.chunk; /* part of the model, never the schedule's choice */
+  s->lanes = 1;
+  s->rows = 1;
+  int64_t width = s->form == IR_FORM_RECURRENT ? d.DV * (d.DK > d.DV ? d.DK : d.DV)
+                                                : d.DV * d.DK;
+  s->wg = cap_wg(opt, width);
+  return XY_OK;
+}
+
 int pass_parallelize_scans(pass_state *ps, xy_error *err)
 {
   ir_form forced = IR_FORM_AUTO;
@@ -158,6 +188,12 @@ int pass_parallelize_scans(pass_state *ps, xy_error *err)
     ir_op *op = &ps->m->ops[i];
     if (op->code == IR_OP_PLSTM_SCAN2D || op->code == IR_OP_PLSTM_SCAN2D_FUSED) {
       int rc = schedule_plstm2d(ps, op, forced, err);
+      if (rc)
+        return rc;
+      continue;
+    }
+    if (op->code == IR_OP_MEMORY_SCAN) {
+      int rc = schedule_memory(ps, op, forced, err);
       if (rc)
         return rc;
       continue;
