@@ -26,13 +26,43 @@
 
 enum { QT = 16 }; /* query rows per tile of the read */
 
-/* Per-chunk coefficient block: RG [C][C], rb, rf, ge, se [C], then b_end, f_end, m_end. */
-static int64_t coef_count(int64_t C) { return C * C + 4 * C + 3; }
+enum { ET = 64 }; /* tokens per error tile when a chunk's reads do not couple its tokens */
+
+/* Whether a token's read depends on the other tokens of its chunk: every read but the
+ * chunk-start one (TTT reads inclusively). Without it no [C][C] matrix is needed, the
+ * chunk is taken ET tokens at a time, and any chunk size runs (TNT's global 2048). */
+static bool reads_within_chunk(const ir_memory_attrs *a)
+{
+  return a->ttt_lr || a->read != MEM_READ_CHUNK_START;
+}
+
+/* Offsets in a chunk's coefficient block (-1: absent): RG [C][C], rb, rf [C] only when
+ * reads couple the chunk's tokens; ge, se [C]; then b_end, f_end, m_end. */
+typedef struct coef_layout {
+  int64_t rg, rb, rf, ge, se, end, count;
+} coef_layout;
+
+static coef_layout coef_layout_of(const ir_memory_attrs *a)
+{
+  int64_t C = a->chunk;
+  coef_layout c = {-1, -1, -1, 0, C, 2 * C, 2 * C + 3};
+  if (reads_within_chunk(a))
+    c = (coef_layout){0, C * C, C * C + C, C * C + 2 * C, C * C + 3 * C, C * C + 4 * C,
+                      C * C + 4 * C + 3};
+  return c;
+}
+
+/* Tokens whose errors stay in local memory at once: the chunk, or a tile of it. */
+static int64_t error_rows(const ir_memory_attrs *a)
+{
+  return reads_within_chunk(a) || a->chunk < ET ? a->chunk : ET;
+}
 
 static uint64_t tile_bytes(const ir_memory_attrs *a, const memory_dims *d)
 {
   int64_t C = a->chunk, qt = C < QT ? C : QT;
-  return 4u * (uint64_t)(C * d->DV + qt * C + (a->ln_residual ? qt * d->DV : 0));
+  int64_t scores = reads_within_chunk(a) ? qt * C : 0;
+  return 4u * (uint64_t)(error_rows(a) * d->DV + scores + (a->ln_residual ? qt * d->DV : 0));
 }
 
 const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_op *op,
@@ -44,8 +74,9 @@ const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_o
   if (op->in[MS_STATE] >= 0)
     return "takes no state_in (a streaming call's chunks start at a phase known only at run "
            "time)";
-  if (a->chunk > 64)
-    return "needs chunk <= 64 (a chunk's errors and scores stay in local memory)";
+  if (a->chunk > 64 && reads_within_chunk(a))
+    return "needs chunk <= 64 unless it reads at chunk starts (a chunk's errors and scores "
+           "stay in local memory)";
   if (tile_bytes(a, d) > local_budget(opt))
     return "needs more local memory for a chunk's errors and scores than the device has";
   return NULL;
@@ -54,6 +85,7 @@ const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_o
 typedef struct geometry {
   int64_t B, L, H, DK, DV, C, NW;
   int64_t shards, shard_len, chunks;  /* chunks: over the whole sequence */
+  coef_layout co;
   int64_t NCO;
 } geometry;
 
@@ -67,7 +99,8 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
 {
   const ir_memory_attrs *a = &op->attr.memory;
   int64_t C = g->C, NCO = g->NCO;
-  int wg = lower_wg(lc, C);
+  bool intra = reads_within_chunk(a);
+  int wg = lower_wg(lc, intra ? C : 1);
   kir_builder bb, *b = &bb;
   kb_init(b, lc->k);
   int kid = kb_kernel(b, lower_name(lc, op, "coeff"), wg, 3,
@@ -99,7 +132,7 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
   int t0 = kb_let(b, "t0", KT_INT, MUL(V(ch), I(C)));
   int n = kb_let(b, "n", KT_INT, MIN(I(C), SUB(I(g->L), V(t0))));
   int cb = kb_let(b, "cb", KT_INT, MUL(MAD(MAD(V(bi), g->H, V(h)), g->chunks, V(ch)), I(NCO)));
-  int64_t RB = C * C, RF = RB + C, GE = RF + C, SE = GE + C, END = SE + C;
+  int64_t RB = g->co.rb, RF = g->co.rf, GE = g->co.ge, SE = g->co.se, END = g->co.end;
 
   kb_comment(b, "b_i, f_i, m_i: b = (1 - alpha) b, m = eta m, f = (1 - alpha) f + m");
   int one = kb_parfor(b, "one", I(1));
@@ -116,7 +149,7 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
   kb_set(b, mv, a->momentum ? MUL(gate_at(b, g, eta, bi, h, V(t)), V(mv)) : F(0));
   kb_set(b, bv, MUL(V(kw), V(bv)));
   kb_set(b, fv, ADD(MUL(V(kw), V(fv)), V(mv)));
-  if (a->ttt_lr || a->read == MEM_READ_CHUNK_START) {
+  if (a->ttt_lr) {
     kb_store(b, out, ADD(V(cb), ADD(I(RB), V(i))), F(1));
     kb_store(b, out, ADD(V(cb), ADD(I(RF), V(i))), F(0));
   } else if (a->read == MEM_READ_INCLUSIVE) {
@@ -127,47 +160,69 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
   kb_store(b, out, ADD(V(cb), I(END)), a->ttt_lr ? F(1) : V(bv));
   kb_store(b, out, ADD(V(cb), I(END + 1)), a->ttt_lr ? F(0) : V(fv));
   kb_store(b, out, ADD(V(cb), I(END + 2)), a->ttt_lr ? F(0) : V(mv));
-  kb_end(b);
-
-  kb_comment(b, a->ttt_lr ? "TTT: RG_ij = base max(0, 1/(i+1) + offset_i) theta_j / div"
-                          : "column j of sigma and G: sigma = eta sigma, G = (1 - alpha) G + sigma");
-  int j = kb_parfor(b, "j", I(C));
-  kb_if(b, LT(V(j), V(n)));
-  int th = kb_let(b, "th", KT_FLOAT, gate_at(b, g, theta, bi, h, ADD(V(t0), V(j))));
-  if (a->ttt_lr) {
-    int lr = kb_let(b, "lr", KT_FLOAT, F(0));
-    i = kb_for(b, "i", V(j), V(n));
-    kir_expr *fi = kx_un(b, KU_TO_FLOAT, ADD(V(i), I(1)));
-    kb_set(b, lr, MUL(F(a->ttt_base / a->ttt_div),
-                      kx_bin(b, KB_MAX, ADD(DIV(F(1), fi), LD(offset, V(i))), F(0))));
-    kb_store(b, out, ADD(V(cb), MAD(V(i), C, V(j))), MUL(V(lr), V(th)));
+  if (!intra) {
+    /* Only the chunk's last row of G and sigma is needed: backwards, division-free,
+     * G_{n-1,j} = theta_j X_j with X_j = P_j + eta_{j+1} X_{j+1}, P_j the product of
+     * (1 - alpha) over j+1 .. n-1; sigma_{n-1,j} = theta_j S_j, S_j = eta_{j+1} S_{j+1}. */
+    int xv = kb_let(b, "xv", KT_FLOAT, F(1)), sv = kb_let(b, "sv", KT_FLOAT, F(1));
+    int pv = kb_let(b, "pv", KT_FLOAT, F(1));
+    int jj = kb_for(b, "jj", I(0), V(n));
+    int jb = kb_let(b, "jb", KT_INT, SUB(SUB(V(n), I(1)), V(jj)));
+    kb_if(b, kx_bin(b, KB_GT, V(jj), I(0)));
+    int tn = kb_let(b, "tn", KT_INT, ADD(ADD(V(t0), V(jb)), I(1))); /* token j + 1 */
+    int en = kb_let(b, "en", KT_FLOAT, a->momentum ? gate_at(b, g, eta, bi, h, V(tn)) : F(0));
+    kb_set(b, pv, MUL(V(pv), a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(tn))) : F(1)));
+    kb_set(b, xv, ADD(V(pv), MUL(V(en), V(xv))));
+    kb_set(b, sv, MUL(V(en), V(sv)));
     kb_end(b);
-    kb_store(b, out, ADD(V(cb), ADD(I(GE), V(j))), MUL(V(lr), V(th)));
-    kb_store(b, out, ADD(V(cb), ADD(I(SE), V(j))), kx_un(b, KU_NEG, V(th)));
-  } else {
-    int sg = kb_let(b, "sg", KT_FLOAT, V(th)), gg = kb_let(b, "gg", KT_FLOAT, V(th));
-    if (a->read == MEM_READ_EXCLUSIVE) /* token j reads the state before its own step */
-      kb_store(b, out, ADD(V(cb), MAD(V(j), C, V(j))), F(0));
-    i = kb_for(b, "i", V(j), V(n));
-    kb_if(b, kx_bin(b, KB_GT, V(i), V(j)));
-    t = kb_let(b, "t", KT_INT, ADD(V(t0), V(i)));
-    kb_set(b, sg, a->momentum ? MUL(gate_at(b, g, eta, bi, h, V(t)), V(sg)) : F(0));
-    kb_set(b, gg, ADD(MUL(a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(t))) : F(1), V(gg)),
-                      V(sg)));
+    int thb = kb_let(b, "thb", KT_FLOAT, gate_at(b, g, theta, bi, h, ADD(V(t0), V(jb))));
+    kb_store(b, out, ADD(V(cb), ADD(I(GE), V(jb))), MUL(V(thb), V(xv)));
+    kb_store(b, out, ADD(V(cb), ADD(I(SE), V(jb))), MUL(V(thb), V(sv)));
     kb_end(b);
-    if (a->read == MEM_READ_INCLUSIVE) {
-      kb_store(b, out, ADD(V(cb), MAD(V(i), C, V(j))), V(gg));
-    } else if (a->read == MEM_READ_EXCLUSIVE) {
-      kb_if(b, LT(ADD(V(i), I(1)), V(n)));
-      kb_store(b, out, ADD(V(cb), MAD(ADD(V(i), I(1)), C, V(j))), V(gg));
-      kb_end(b);
-    }
-    kb_end(b);
-    kb_store(b, out, ADD(V(cb), ADD(I(GE), V(j))), V(gg));
-    kb_store(b, out, ADD(V(cb), ADD(I(SE), V(j))), V(sg));
   }
   kb_end(b);
-  kb_end(b);
+
+  if (intra) {
+    kb_comment(b, a->ttt_lr ? "TTT: RG_ij = base max(0, 1/(i+1) + offset_i) theta_j / div"
+                            : "column j of sigma and G: sigma = eta sigma, G = (1 - alpha) G + sigma");
+    int j = kb_parfor(b, "j", I(C));
+    kb_if(b, LT(V(j), V(n)));
+    int th = kb_let(b, "th", KT_FLOAT, gate_at(b, g, theta, bi, h, ADD(V(t0), V(j))));
+    if (a->ttt_lr) {
+      int lr = kb_let(b, "lr", KT_FLOAT, F(0));
+      i = kb_for(b, "i", V(j), V(n));
+      kir_expr *fi = kx_un(b, KU_TO_FLOAT, ADD(V(i), I(1)));
+      kb_set(b, lr, MUL(F(a->ttt_base / a->ttt_div),
+                        kx_bin(b, KB_MAX, ADD(DIV(F(1), fi), LD(offset, V(i))), F(0))));
+      kb_store(b, out, ADD(V(cb), MAD(V(i), C, V(j))), MUL(V(lr), V(th)));
+      kb_end(b);
+      kb_store(b, out, ADD(V(cb), ADD(I(GE), V(j))), MUL(V(lr), V(th)));
+      kb_store(b, out, ADD(V(cb), ADD(I(SE), V(j))), kx_un(b, KU_NEG, V(th)));
+    } else {
+      int sg = kb_let(b, "sg", KT_FLOAT, V(th)), gg = kb_let(b, "gg", KT_FLOAT, V(th));
+      if (a->read == MEM_READ_EXCLUSIVE) /* token j reads the state before its own step */
+        kb_store(b, out, ADD(V(cb), MAD(V(j), C, V(j))), F(0));
+      i = kb_for(b, "i", V(j), V(n));
+      kb_if(b, kx_bin(b, KB_GT, V(i), V(j)));
+      t = kb_let(b, "t", KT_INT, ADD(V(t0), V(i)));
+      kb_set(b, sg, a->momentum ? MUL(gate_at(b, g, eta, bi, h, V(t)), V(sg)) : F(0));
+      kb_set(b, gg, ADD(MUL(a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(t))) : F(1), V(gg)),
+                        V(sg)));
+      kb_end(b);
+      if (a->read == MEM_READ_INCLUSIVE) {
+        kb_store(b, out, ADD(V(cb), MAD(V(i), C, V(j))), V(gg));
+      } else if (a->read == MEM_READ_EXCLUSIVE) {
+        kb_if(b, LT(ADD(V(i), I(1)), V(n)));
+        kb_store(b, out, ADD(V(cb), MAD(ADD(V(i), I(1)), C, V(j))), V(gg));
+        kb_end(b);
+      }
+      kb_end(b);
+      kb_store(b, out, ADD(V(cb), ADD(I(GE), V(j))), V(gg));
+      kb_store(b, out, ADD(V(cb), ADD(I(SE), V(j))), V(sg));
+    }
+    kb_end(b);
+    kb_end(b);
+  }
   int rc = kb_finish(b, lc->err);
   if (rc)
     return rc;
@@ -326,6 +381,20 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   if (w_local)
     used += 4u * (uint64_t)NW;
   bool m_local = has_mom && used + 4u * (uint64_t)NW <= budget;
+  if (m_local)
+    used += 4u * (uint64_t)NW;
+  /* tiled chunks accumulate the update in DW (and DM) */
+  bool tiled = !reads_within_chunk(a);
+  bool dw_local = tiled && used + 4u * (uint64_t)NW <= budget;
+  if (dw_local)
+    used += 4u * (uint64_t)NW;
+  bool dm_local = tiled && has_mom && used + 4u * (uint64_t)NW <= budget;
+  int dwbuf = -1, dmbuf = -1;
+  if (tiled && !dw_local && (dwbuf = lower_temp(lc, lower_name(lc, op, "dw"), groups_n * NW)) < 0)
+    return XY_E_LIMIT;
+  if (tiled && has_mom && !dm_local &&
+      (dmbuf = lower_temp(lc, lower_name(lc, op, "dm"), groups_n * NW)) < 0)
+    return XY_E_LIMIT;
   int wbuf = -1, mbuf = -1;
   if (!w_local && (wbuf = lower_temp(lc, lower_name(lc, op, "w"), groups_n * NW)) < 0)
     return XY_E_LIMIT;
@@ -369,7 +438,21 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     M.arr = kb_global(b, "mom", KT_FLOAT, groups_n * NW, false);
     args[n_args++] = (kir_arg){true, mbuf};
   }
-  int E = kb_local(b, "e", KT_FLOAT, C * DV), SC = kb_local(b, "sc", KT_FLOAT, qt * C);
+  placed DW = {-1, -1}, DM = {-1, -1};
+  if (dw_local) {
+    DW.arr = kb_local(b, "dw", KT_FLOAT, NW);
+  } else if (tiled) {
+    DW.arr = kb_global(b, "dw", KT_FLOAT, groups_n * NW, false);
+    args[n_args++] = (kir_arg){true, dwbuf};
+  }
+  if (dm_local) {
+    DM.arr = kb_local(b, "dm", KT_FLOAT, NW);
+  } else if (tiled && has_mom) {
+    DM.arr = kb_global(b, "dm", KT_FLOAT, groups_n * NW, false);
+    args[n_args++] = (kir_arg){true, dmbuf};
+  }
+  int E = kb_local(b, "e", KT_FLOAT, error_rows(a) * DV);
+  int SC = reads_within_chunk(a) ? kb_local(b, "sc", KT_FLOAT, qt * C) : -1;
   int OY = a->ln_residual ? kb_local(b, "oy", KT_FLOAT, qt * DV) : -1;
 
   int h = kb_let(b, "h", KT_INT, GID(0));
@@ -379,6 +462,10 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   W.base = kb_let(b, "wb", KT_INT, w_local ? I(0) : MUL(V(grp), I(NW)));
   if (has_mom)
     M.base = kb_let(b, "mb", KT_INT, m_local ? I(0) : MUL(V(grp), I(NW)));
+  if (tiled)
+    DW.base = kb_let(b, "dwb", KT_INT, dw_local ? I(0) : MUL(V(grp), I(NW)));
+  if (tiled && has_mom)
+    DM.base = kb_let(b, "dmb", KT_INT, dm_local ? I(0) : MUL(V(grp), I(NW)));
   int s0, send;
   shard_range(b, g, s, &s0, &send);
   int last_shard = kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L)));
@@ -400,7 +487,7 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int n = kb_let(b, "n", KT_INT, MIN(I(C), SUB(V(send), V(t0))));
   int cb = kb_let(b, "cb", KT_INT, MUL(MAD(MAD(V(bi), g->H, V(h)), g->chunks, DIV(V(t0), I(C))),
                                        I(NCO)));
-  int64_t RB = C * C, RF = RB + C, GE = RF + C, SE = GE + C, END = SE + C;
+  int64_t RB = g->co.rb, RF = g->co.rf, GE = g->co.ge, SE = g->co.se, END = g->co.end;
   if (sout >= 0) {
     kb_comment(b, "the final state's anchor is the last chunk's starting W");
     e = kb_parfor(b, "e", V(nw));
@@ -410,11 +497,26 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     kb_end(b);
   }
 
+  bool intra = reads_within_chunk(a);
+  int t1 = t0, m = n, jo = -1; /* the error tile: tokens [t1, t1 + m), jo into the chunk */
+  if (!intra) {
+    int64_t T = error_rows(a);
+    kb_comment(b, "no read looks inside the chunk: its errors go ET tokens at a time, the update accumulates");
+    e = kb_parfor(b, "e", V(nw));
+    kb_store(b, DW.arr, ADD(V(DW.base), V(e)), F(0));
+    if (has_mom)
+      kb_store(b, DM.arr, ADD(V(DM.base), V(e)), F(0));
+    kb_end(b);
+    int tile = kb_for(b, "tile", I(0), DIV(ADD(V(n), I(T - 1)), I(T)));
+    jo = kb_let(b, "jo", KT_INT, MUL(V(tile), I(T)));
+    t1 = kb_let(b, "t1", KT_INT, ADD(V(t0), V(jo)));
+    m = kb_let(b, "m", KT_INT, MIN(I(T), SUB(V(n), V(jo))));
+  }
   kb_comment(b, "errors at the anchor: e_j = 2c (W k_j + b - v_j)");
   double two_c = 2.0 * a->loss_scale;
-  int jr = kb_parfor(b, "jr", MUL(V(n), I(DV)));
+  int jr = kb_parfor(b, "jr", MUL(V(m), I(DV)));
   int j = kb_let(b, "j", KT_INT, DIV(V(jr), I(DV))), r = kb_let(b, "r", KT_INT, REM(V(jr), I(DV)));
-  int row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
+  int row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(j))), g->H, V(h)));
   int acc = kb_let(b, "acc", KT_FLOAT, bias ? LD(W.arr, ADD(V(W.base), ADD(I(DV * DK), V(r)))) : F(0));
   int c = kb_for(b, "c", I(0), I(DK));
   kb_set(b, acc, ADD(V(acc), MUL(LD(W.arr, ADD(V(W.base), MAD(V(r), DK, V(c)))),
@@ -425,8 +527,8 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   kb_end(b);
   if (a->ln_residual) {
     /* through x + gamma LN(o) + beta (spec §1.1), one work-item per token */
-    j = kb_parfor(b, "j", V(n));
-    row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
+    j = kb_parfor(b, "j", V(m));
+    row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(j))), g->H, V(h)));
     int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
     r = kb_for(b, "r", I(0), I(DV));
     kb_set(b, mean, ADD(V(mean), LD(E, MAD(V(j), DV, V(r)))));
@@ -460,18 +562,17 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   }
 
   kb_comment(b, "the read, QT query rows at a time: y_i = rb_i W x_i + rf_i Mom x_i - sum_j RG_ij (x_i.k_j) e_j");
-  int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(n), I(qt - 1)), I(qt)));
+  int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(m), I(qt - 1)), I(qt)));
   int ib = kb_let(b, "ib", KT_INT, MUL(V(i0), I(qt)));
-  bool intra = a->ttt_lr || a->read != MEM_READ_CHUNK_START;
   if (intra) {
     int ij = kb_parfor(b, "ij", I(qt * C));
     int ii = kb_let(b, "ii", KT_INT, DIV(V(ij), I(C)));
     int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
     j = kb_let(b, "j", KT_INT, REM(V(ij), I(C)));
     int val = kb_let(b, "val", KT_FLOAT, F(0));
-    kb_if(b, kx_bin(b, KB_AND, LT(V(i), V(n)), kx_bin(b, KB_LE, V(j), V(i))));
-    int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(i))), g->H, V(h)));
-    int krow = kb_let(b, "krow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
+    kb_if(b, kx_bin(b, KB_AND, LT(V(i), V(m)), kx_bin(b, KB_LE, V(j), V(i))));
+    int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(i))), g->H, V(h)));
+    int krow = kb_let(b, "krow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(j))), g->H, V(h)));
     int dot = kb_let(b, "dot", KT_FLOAT, bias ? F(1) : F(0));
     c = kb_for(b, "c", I(0), I(DK));
     kb_set(b, dot, ADD(V(dot), MUL(LD(xq, MAD(V(qrow), DK, V(c))), LD(ids[MS_K], MAD(V(krow), DK, V(c))))));
@@ -485,10 +586,10 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int ii = kb_let(b, "ii", KT_INT, DIV(V(ir), I(DV)));
   int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
   r = kb_let(b, "r", KT_INT, REM(V(ir), I(DV)));
-  kb_if(b, LT(V(i), V(n)));
-  int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(i))), g->H, V(h)));
+  kb_if(b, LT(V(i), V(m)));
+  int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(i))), g->H, V(h)));
   int wx = kb_let(b, "wx", KT_FLOAT, bias ? LD(W.arr, ADD(V(W.base), ADD(I(DV * DK), V(r)))) : F(0));
-  int mx = has_mom && !a->ttt_lr
+  int mx = has_mom && intra && !a->ttt_lr
                ? kb_let(b, "mx", KT_FLOAT, bias ? LD(M.arr, ADD(V(M.base), ADD(I(DV * DK), V(r)))) : F(0))
                : -1;
   c = kb_for(b, "c", I(0), I(DK));
@@ -497,7 +598,7 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   if (mx >= 0)
     kb_set(b, mx, ADD(V(mx), MUL(LD(M.arr, ADD(V(M.base), MAD(V(r), DK, V(c)))), V(xv))));
   kb_end(b);
-  int yv = kb_let(b, "yv", KT_FLOAT, MUL(LD(cf, ADD(V(cb), ADD(I(RB), V(i)))), V(wx)));
+  int yv = kb_let(b, "yv", KT_FLOAT, intra ? MUL(LD(cf, ADD(V(cb), ADD(I(RB), V(i)))), V(wx)) : V(wx));
   if (mx >= 0)
     kb_set(b, yv, ADD(V(yv), MUL(LD(cf, ADD(V(cb), ADD(I(RF), V(i)))), V(mx))));
   if (intra) {
@@ -514,8 +615,8 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   if (a->ln_residual) {
     ii = kb_parfor(b, "ii", I(qt));
     i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
-    kb_if(b, LT(V(i), V(n)));
-    qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(i))), g->H, V(h)));
+    kb_if(b, LT(V(i), V(m)));
+    qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(i))), g->H, V(h)));
     int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
     r = kb_for(b, "r", I(0), I(DV));
     kb_set(b, mean, ADD(V(mean), LD(OY, MAD(V(ii), DV, V(r)))));
@@ -537,22 +638,39 @@ static int chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   }
   kb_end(b);
 
-  kb_comment(b, "the update: W = b_end W + f_end Mom - sum_j ge_j e_j k_j^T, Mom = m_end Mom - sum_j se_j e_j k_j^T");
+  kb_comment(b, intra ? "the update: W = b_end W + f_end Mom - sum_j ge_j e_j k_j^T, Mom = m_end Mom - sum_j se_j e_j k_j^T"
+                      : "the tile's share of the update: DW += sum_j ge_j e_j k_j^T, DM += sum_j se_j e_j k_j^T");
   e = kb_parfor(b, "e", V(nw));
   kir_expr *is_w = LT(V(e), I(DV * DK));
   r = kb_let(b, "r", KT_INT, SEL(is_w, DIV(V(e), I(DK)), SUB(V(e), I(DV * DK))));
   c = kb_let(b, "c", KT_INT, SEL(is_w, REM(V(e), I(DK)), I(0)));
   int sg = kb_let(b, "sg", KT_FLOAT, F(0));
   int ss = has_mom ? kb_let(b, "ss", KT_FLOAT, F(0)) : -1;
-  j = kb_for(b, "j", I(0), V(n));
-  int krow = kb_let(b, "krow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
+  j = kb_for(b, "j", I(0), V(m));
+  int krow = kb_let(b, "krow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t1), V(j))), g->H, V(h)));
   kir_expr *in = bias ? SEL(is_w, LD(ids[MS_K], MAD(V(krow), DK, V(c))), F(1))
                       : LD(ids[MS_K], MAD(V(krow), DK, V(c)));
   int ek = kb_let(b, "ek", KT_FLOAT, MUL(LD(E, MAD(V(j), DV, V(r))), in));
-  kb_set(b, sg, ADD(V(sg), MUL(LD(cf, ADD(V(cb), ADD(I(GE), V(j)))), V(ek))));
+  kir_expr *jc = jo >= 0 ? ADD(V(jo), V(j)) : V(j); /* the token's place in its chunk */
+  kb_set(b, sg, ADD(V(sg), MUL(LD(cf, ADD(V(cb), ADD(I(GE), jc))), V(ek))));
   if (ss >= 0)
-    kb_set(b, ss, ADD(V(ss), MUL(LD(cf, ADD(V(cb), ADD(I(SE), V(j)))), V(ek))));
+    kb_set(b, ss, ADD(V(ss), MUL(LD(cf, ADD(V(cb), ADD(I(SE), jo >= 0 ? ADD(V(jo), V(j)) : V(j)))), V(ek))));
   kb_end(b);
+  if (!intra) {
+    kir_expr *di = ADD(V(DW.base), V(e));
+    kb_store(b, DW.arr, di, ADD(LD(DW.arr, di), V(sg)));
+    if (ss >= 0) {
+      kir_expr *mi = ADD(V(DM.base), V(e));
+      kb_store(b, DM.arr, mi, ADD(LD(DM.arr, mi), V(ss)));
+    }
+    kb_end(b);
+    kb_end(b); /* the tile loop */
+    kb_comment(b, "the update: W = b_end W + f_end Mom - DW, Mom = m_end Mom - DM");
+    e = kb_parfor(b, "e", V(nw));
+    sg = kb_let(b, "sg", KT_FLOAT, LD(DW.arr, ADD(V(DW.base), V(e))));
+    if (ss >= 0)
+      ss = kb_let(b, "ss", KT_FLOAT, LD(DM.arr, ADD(V(DM.base), V(e))));
+  }
   kir_expr *widx = ADD(V(W.base), V(e));
   int wv = kb_let(b, "wv", KT_FLOAT, MUL(LD(cf, ADD(V(cb), I(END))), LD(W.arr, widx)));
   if (has_mom) {
@@ -609,7 +727,8 @@ int lower_memory_chunked(lower_ctx *lc, const ir_op *op)
   g.shard_len = a->reset > 0 && a->reset < md.L ? a->reset : md.L;
   g.shards = (md.L + g.shard_len - 1) / g.shard_len;
   g.chunks = (md.L + g.C - 1) / g.C;
-  g.NCO = coef_count(g.C);
+  g.co = coef_layout_of(a);
+  g.NCO = g.co.count;
   int64_t ncoef;
   if (__builtin_mul_overflow(md.B * md.H * g.chunks, g.NCO, &ncoef))
     return xy_fail(lc->err, XY_E_LIMIT, "memory_scan '%s': coefficients overflow", op->name);

@@ -279,7 +279,8 @@ static ir_module *memory_module(const mspec *s, int *slot_input)
 /* Whether the chunked form takes the schedule (the rest runs the token loop). */
 static bool chunked_applies(const mspec *s)
 {
-  return s->a.hidden == 0 && !s->state_in && s->a.chunk <= 64;
+  bool chunk_start = s->a.read == MEM_READ_CHUNK_START && !s->a.ttt_lr;
+  return s->a.hidden == 0 && !s->state_in && (s->a.chunk <= 64 || chunk_start);
 }
 
 /* Compiles the model in every form that applies, for OpenCL (the detected device and the
@@ -704,6 +705,8 @@ static void differential(void **state)
     {"streaming state in and out, chunk 4 reset 12, qkproj chunk", {2, 33, 2, 8, 8, titans(4), false, false, false}, GATES_RANDOM},
     {"state out, chunked form, chunk 8 reset 16 qkproj shard", {2, 40, 2, 8, 8, titans(8), false, false, false}, GATES_RANDOM},
     {"DK=DV=64, chunk 64, L=200", {1, 200, 2, 64, 64, titans(64), false, false, false}, GATES_RANDOM},
+    {"chunk_start read, chunk 128 (error tiles), L=300", {1, 300, 2, 16, 8, titans(128), false, false, true}, GATES_RANDOM},
+    {"TNT global: chunk 256, chunk_start, plain GD, bias, L=600", {1, 600, 2, 8, 8, titans(256), false, false, false}, GATES_RANDOM},
     {"degenerate: eta = 0 (decayed plain GD)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ETA0},
     {"degenerate: alpha = 0 (pure momentum)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA0},
     {"degenerate: alpha = 1 (wiped every token)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA1},
@@ -726,6 +729,10 @@ static void differential(void **state)
   more[k].s.a.reset = 12, more[k].s.a.qkproj = MEM_QK_CHUNK;
   more[k].s.state_in = more[k].s.state_out = true, k++;
   more[k].s.a.reset = 16, more[k].s.a.qkproj = MEM_QK_SHARD, more[k++].s.state_out = true;
+  k++; /* DK = DV = 64 */
+  more[k++].s.a.read = MEM_READ_CHUNK_START;
+  more[k].s.a.read = MEM_READ_CHUNK_START, more[k].s.a.bias = true;
+  more[k].s.a.momentum = more[k].s.a.decay = false, k++;
   for (size_t i = 0; i < XY_ARRAY_LEN(more); i++)
     cases[n++] = more[i];
   for (int i = 0; i < n; i++) {
