@@ -149,6 +149,8 @@ typedef enum ir_act_kind {
   IR_ACT_TANH_SCALED,  /* p tanh(x / p): the reference's "tanh" gate activation */
   IR_ACT_EXPEXP,       /* exp(-p exp(-x)) */
   IR_ACT_ONE_MINUS,    /* 1 - x */
+  IR_ACT_SILU,         /* x sigmoid(x) */
+  IR_ACT_SIGMOID_SCALED, /* p sigmoid(x): a gate with a maximum (Titans' learning rate) */
   IR_ACT_COUNT
 } ir_act_kind;
 
@@ -162,6 +164,7 @@ typedef enum ir_binary_kind { IR_BIN_ADD, IR_BIN_SUB, IR_BIN_MUL, IR_BIN_COUNT }
 typedef struct ir_norm_attrs {
   int64_t heads;
   double eps;
+  bool l2;              /* l2-normalise: x / sqrt(sum of x^2 + eps), not the mean */
 } ir_norm_attrs;
 
 typedef struct ir_conv_attrs {

@@ -79,6 +79,8 @@ static double activate(ir_act_kind kind, double p, double x)
   case IR_ACT_TANH_SCALED: return p * tanh(x / p);
   case IR_ACT_EXPEXP: return exp(-p * exp(-x));
   case IR_ACT_ONE_MINUS: return 1.0 - x;
+  case IR_ACT_SILU: return x / (1.0 + exp(-x));
+  case IR_ACT_SIGMOID_SCALED: return p / (1.0 + exp(-x));
   case IR_ACT_COUNT: break;
   }
   return NAN;
@@ -129,7 +131,8 @@ int interp_rmsnorm_heads(const ir_module *m, const ir_op *op, double **vals, xy_
       double ss = 0;
       for (int64_t f = 0; f < F; f++)
         ss += x[base + (size_t)f] * x[base + (size_t)f];
-      double inv = 1.0 / sqrt(ss / (double)F + op->attr.norm.eps);
+      double mean = op->attr.norm.l2 ? ss : ss / (double)F;
+      double inv = 1.0 / sqrt(mean + op->attr.norm.eps);
       for (int64_t f = 0; f < F; f++)
         y[base + (size_t)f] = x[base + (size_t)f] * inv * (scale ? scale[h * F + f] : 1.0);
     }

@@ -128,7 +128,8 @@ static const char *const act_names[IR_ACT_COUNT] = {
   [IR_ACT_IDENTITY] = "identity", [IR_ACT_SIGMOID] = "sigmoid",
   [IR_ACT_SIGMOID_POW] = "sigmoid_pow", [IR_ACT_TANH_GAIN] = "tanh_gain",
   [IR_ACT_TANH_SCALED] = "tanh_scaled", [IR_ACT_EXPEXP] = "expexp",
-  [IR_ACT_ONE_MINUS] = "one_minus",
+  [IR_ACT_ONE_MINUS] = "one_minus", [IR_ACT_SILU] = "silu",
+  [IR_ACT_SIGMOID_SCALED] = "sigmoid_scaled",
 };
 
 static const char *const bin_names[IR_BIN_COUNT] = {
@@ -313,7 +314,7 @@ void layer_op_print_attrs(const ir_op *op, xy_buf *out)
     bool known = (int)a->kind >= 0 && a->kind < IR_ACT_COUNT;
     xy_buf_printf(out, " kind=%s", known ? act_names[a->kind] : "?");
     if (known && a->kind != IR_ACT_IDENTITY && a->kind != IR_ACT_SIGMOID &&
-        a->kind != IR_ACT_ONE_MINUS)
+        a->kind != IR_ACT_ONE_MINUS && a->kind != IR_ACT_SILU)
       xy_buf_printf(out, " p=%.9g", a->p);
     break;
   }
@@ -323,8 +324,8 @@ void layer_op_print_attrs(const ir_op *op, xy_buf *out)
     break;
   }
   case IR_OP_RMSNORM_HEADS:
-    xy_buf_printf(out, " heads=%lld eps=%.9g", (long long)op->attr.norm.heads,
-                  op->attr.norm.eps);
+    xy_buf_printf(out, " heads=%lld eps=%.9g%s", (long long)op->attr.norm.heads,
+                  op->attr.norm.eps, op->attr.norm.l2 ? " l2" : "");
     break;
   case IR_OP_CONV_CAUSAL:
     xy_buf_printf(out, " kernel=%lld", (long long)op->attr.conv.kernel);

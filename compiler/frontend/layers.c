@@ -645,7 +645,7 @@ static int finish(lay *ly, int scan_out, int c)
     int ins[] = {y, scale};
     if ((rc = op_begin(ly, IR_OP_RMSNORM_HEADS, "norm", ins, 2, &oi)))
       return rc;
-    ly->fc->m->ops[oi].attr.norm = (ir_norm_attrs){H, o->norm_eps};
+    ly->fc->m->ops[oi].attr.norm = (ir_norm_attrs){H, o->norm_eps, false};
     if ((rc = op_end(ly, oi, "norm", last_is_norm, &y)))
       return rc;
   }

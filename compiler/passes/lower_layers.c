@@ -5,7 +5,8 @@
  *   activation, binary  one work-item per VL consecutive elements (the math functions
  *                       apply lane by lane)
  *   rmsnorm_heads       one work-item per (position, head): sum of squares on VL lanes, then
- *                       the scaled row
+ *                       the scaled row (divided by the root mean square, or with l2 by the
+ *                       root of the sum)
  *   conv_causal         the weights transposed to [tap][channel] first (a tiny launch), then
  *                       one work-item per position and VL channels
  *   transpose           axes of size 1 dropped and axes that stay neighbours merged; when
@@ -115,6 +116,10 @@ static kir_expr *activation_expr(kir_builder *b, const ir_act_attrs *a, kir_expr
     return kx_call(b, KF_EXP, MUL(F(-p), kx_call(b, KF_EXP, neg, NULL, NULL)), NULL, NULL);
   case IR_ACT_ONE_MINUS:
     return SUB(F(1), x);
+  case IR_ACT_SILU: /* x / (1 + e^-x): -0 where e^-x overflows, no inf * 0 */
+    return DIV(x, ADD(F(1), kx_call(b, KF_EXP, neg, NULL, NULL)));
+  case IR_ACT_SIGMOID_SCALED:
+    return DIV(F(p), ADD(F(1), kx_call(b, KF_EXP, neg, NULL, NULL)));
   case IR_ACT_COUNT:
     break;
   }
@@ -127,6 +132,7 @@ static double activation_flops(ir_act_kind k)
   case IR_ACT_IDENTITY: return 0;
   case IR_ACT_ONE_MINUS: return 1;
   case IR_ACT_TANH_GAIN: case IR_ACT_SIGMOID: return 3;
+  case IR_ACT_SILU: case IR_ACT_SIGMOID_SCALED: return 4;
   default: return 5;
   }
 }
@@ -192,12 +198,16 @@ static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
   int VL = layer_lanes(want_lanes(lc), Fh);
   int64_t nv = Fh / VL;
   bool has_scale = op->in[1] >= 0;
+  double mean_of = op->attr.norm.l2 ? 1.0 : 1.0 / (double)Fh; /* l2: the sum itself */
   int wg = layer_wg(lc, lower_wg(lc, items));
   kir_builder bb, *b = &bb;
   kb_init(b, lc->k);
   int kid = kb_kernel(b, lower_name(lc, op, "rmsnorm"), wg, 1,
-                      "rmsnorm_heads: one work-item per (position, head) row of F features:\n"
-                      "y = x / sqrt(mean(x^2) + eps) * scale[h, :], on VL lanes.");
+                      op->attr.norm.l2
+                          ? "rmsnorm_heads, l2: one work-item per (position, head) row of F\n"
+                            "features: y = x / sqrt(sum(x^2) + eps) * scale[h, :], on VL lanes."
+                          : "rmsnorm_heads: one work-item per (position, head) row of F features:\n"
+                            "y = x / sqrt(mean(x^2) + eps) * scale[h, :], on VL lanes.");
   int x = kb_global(b, "x", KT_FLOAT, n, true);
   int scale = has_scale ? kb_global(b, "scale", KT_FLOAT, last, true) : -1;
   int y = kb_global(b, "y", KT_FLOAT, n, false);
@@ -209,7 +219,7 @@ static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
   kb_set(b, acc, ADD(V(acc), MUL(V(v), V(v))));
   kb_end(b);
   int inv = kb_let(b, "inv", KT_FLOAT,
-                   DIV(F(1), kx_call(b, KF_SQRT, ADD(MUL(kx_hsum(b, V(acc)), F(1.0 / (double)Fh)),
+                   DIV(F(1), kx_call(b, KF_SQRT, ADD(MUL(kx_hsum(b, V(acc)), F(mean_of)),
                                                      F(op->attr.norm.eps)), NULL, NULL)));
   int h = has_scale ? kb_let(b, "h", KT_INT, REM(V(item), I(H))) : -1;
   f = kb_for(b, "f", I(0), I(nv));

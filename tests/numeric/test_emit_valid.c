@@ -251,7 +251,7 @@ static ir_module *ops_module(void)
     snprintf(name, sizeof name, "act%d", k);
     irb_op(m, IR_OP_ACTIVATION, name, x, -1, -1, &act);
   }
-  ir_op_attrs bin = {.binary = IR_BIN_MUL}, norm = {.norm = {3, 1e-5}};
+  ir_op_attrs bin = {.binary = IR_BIN_MUL}, norm = {.norm = {3, 1e-5, false}};
   irb_op(m, IR_OP_BINARY, "mul", x, x, -1, &bin);
   irb_op(m, IR_OP_RMSNORM_HEADS, "norm", x, -1, -1, &norm);
   int64_t w2[] = {48, 1, 3, 3}, x1[] = {2, 7, 12}, w1[] = {12, 1, 4}, b1[] = {12};

@@ -238,7 +238,8 @@ static void activation_cases(void **state)
   } kinds[] = {{IR_ACT_IDENTITY, 0, "identity"}, {IR_ACT_SIGMOID, 0, "sigmoid"},
                {IR_ACT_SIGMOID_POW, 1, "sigmoid_pow p=1"}, {IR_ACT_SIGMOID_POW, 5, "sigmoid_pow p=5"},
                {IR_ACT_TANH_GAIN, 5, "tanh_gain p=5"}, {IR_ACT_TANH_SCALED, 3, "tanh_scaled p=3"},
-               {IR_ACT_EXPEXP, 5, "expexp p=5"}, {IR_ACT_ONE_MINUS, 0, "one_minus"}};
+               {IR_ACT_EXPEXP, 5, "expexp p=5"}, {IR_ACT_ONE_MINUS, 0, "one_minus"},
+               {IR_ACT_SILU, 0, "silu"}, {IR_ACT_SIGMOID_SCALED, 0.3, "sigmoid_scaled p=0.3"}};
   ir_module *m = module("act");
   int64_t xd[] = {5, 77};
   int x = irb_input(m, "x", 2, xd);
@@ -278,10 +279,14 @@ static void rmsnorm_cases(void **state)
   ir_module *m = module("norm");
   int64_t xd[] = {7, 72}, sd[] = {3, 24}, x2[] = {2, 5, 10};
   int x = irb_input(m, "x", 2, xd), s = irb_input(m, "s", 2, sd), y = irb_input(m, "z", 3, x2);
-  ir_op_attrs a = {.norm = {3, 1e-5}}, a2 = {.norm = {2, 1e-5}};
+  ir_op_attrs a = {.norm = {3, 1e-5, false}}, a2 = {.norm = {2, 1e-5, false}};
+  ir_op_attrs l2 = {.norm = {3, 1e-12, true}}, l2b = {.norm = {2, 1e-12, true}};
   irb_op(m, IR_OP_RMSNORM_HEADS, "norm", x, s, -1, &a);
   irb_op(m, IR_OP_RMSNORM_HEADS, "norm5", y, -1, -1, &a2);
-  check_model(m, "rmsnorm_heads F=24 scale, F=5 none", -2, 2, false, 3);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "l2", x, -1, -1, &l2);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "l2s", x, s, -1, &l2);
+  irb_op(m, IR_OP_RMSNORM_HEADS, "l2_5", y, -1, -1, &l2b);
+  check_model(m, "rmsnorm_heads, and l2: F=24 scale, F=5 none", -2, 2, false, 3);
 }
 
 static void conv_cases(void **state)
@@ -489,7 +494,7 @@ static void bench_layer_ops(void **state)
   int x = irb_input(m, "x", 4, xd), w = irb_input(m, "w", 4, wd), b = irb_input(m, "b", 1, bd);
   int s = irb_input(m, "s", 2, sd), g = irb_input(m, "g", 4, gd), gwt = irb_input(m, "gw", 4, gw);
   int gb = irb_input(m, "gb", 1, (int64_t[]){12});
-  ir_op_attrs conv = {.conv = {3}}, norm = {.norm = {3, 1e-5}};
+  ir_op_attrs conv = {.conv = {3}}, norm = {.norm = {3, 1e-5, false}};
   ir_op_attrs act = {.act = {IR_ACT_SIGMOID_POW, 1.0}}, mul = {.binary = IR_BIN_MUL};
   ir_op_attrs gate = {.linear = {1, 12, 1, IR_W_GSFC, 1.0}};
   irb_op(m, IR_OP_CONV_CAUSAL, "conv", x, w, b, &conv);

@@ -183,6 +183,12 @@ static void elementwise_and_norm_shapes(void **state)
   oi = new_op(m, IR_OP_ACTIVATION, "act0", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_TANH_SCALED, 0.0};
   expect_error(m, oi, XY_E_SPEC, "activation 'act0'", "p != 0");
+  oi = new_op(m, IR_OP_ACTIVATION, "act_lr", x, -1, -1);
+  m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_SIGMOID_SCALED, 0.5};
+  finish_ok(m, oi, "y_lr");
+  oi = new_op(m, IR_OP_ACTIVATION, "act_silu", x, -1, -1);
+  m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_SILU, 0.0};
+  finish_ok(m, oi, "y_silu");
   oi = new_op(m, IR_OP_ACTIVATION, "actk", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_COUNT, 1.0};
   expect_error(m, oi, XY_E_SPEC, "unknown activation kind", NULL);
@@ -194,22 +200,28 @@ static void elementwise_and_norm_shapes(void **state)
   oi = new_op(m, IR_OP_BINARY, "binmiss", x, -1, -1);
   expect_error(m, oi, XY_E_SPEC, "input b is missing", NULL);
   oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm", x, sc, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5};
+  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
   expect_shape(m, finish_ok(m, oi, "y3"), 2, xd);
+  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", x, -1, -1);
+  m->ops[oi].attr.norm = (ir_norm_attrs){3, 1e-12, true};
+  expect_shape(m, finish_ok(m, oi, "y_l2"), 2, xd);
   oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm4", x, -1, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){4, 1e-5};
+  m->ops[oi].attr.norm = (ir_norm_attrs){4, 1e-5, false};
   expect_error(m, oi, XY_E_SHAPE, "rmsnorm_heads 'norm4'", "not divisible by heads 4");
   oi = new_op(m, IR_OP_RMSNORM_HEADS, "normsc", x, sbad, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5};
+  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
   expect_error(m, oi, XY_E_SHAPE, "scale [7] has 7 elements", NULL);
   oi = new_op(m, IR_OP_RMSNORM_HEADS, "normeps", x, -1, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){2, -1};
+  m->ops[oi].attr.norm = (ir_norm_attrs){2, -1, false};
   expect_error(m, oi, XY_E_SPEC, "eps must be", NULL);
   char *text = dump(m);
   assert_non_null(text);
   assert_non_null(strstr(text, " kind=sigmoid_pow p=2"));
   assert_non_null(strstr(text, " kind=mul"));
-  assert_non_null(strstr(text, " heads=2 eps=1e-05"));
+  assert_non_null(strstr(text, " heads=2 eps=1e-05\n"));
+  assert_non_null(strstr(text, " heads=3 eps=1e-12 l2\n"));
+  assert_non_null(strstr(text, " kind=sigmoid_scaled p=0.5"));
+  assert_non_null(strstr(text, " kind=silu\n"));
   free(text);
   ir_module_free(m);
 }
@@ -327,7 +339,8 @@ static void activation_values(void **state)
     double p;
   } kinds[] = {{IR_ACT_IDENTITY, 0}, {IR_ACT_SIGMOID, 0}, {IR_ACT_SIGMOID_POW, 1},
                {IR_ACT_SIGMOID_POW, 5}, {IR_ACT_TANH_GAIN, 5}, {IR_ACT_TANH_SCALED, 2},
-               {IR_ACT_EXPEXP, 5}, {IR_ACT_ONE_MINUS, 0}};
+               {IR_ACT_EXPEXP, 5}, {IR_ACT_ONE_MINUS, 0}, {IR_ACT_SILU, 0},
+               {IR_ACT_SIGMOID_SCALED, 0.7}};
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     ir_module *m = ir_module_new("act");
     int64_t d[] = {7};
@@ -348,6 +361,8 @@ static void activation_values(void **state)
       case IR_ACT_TANH_GAIN: want = tanh(p * t); break;
       case IR_ACT_TANH_SCALED: want = p * tanh(t / p); break;
       case IR_ACT_EXPEXP: want = exp(-p * exp(-t)); break;
+      case IR_ACT_SILU: want = t * (1 / (1 + exp(-t))); break;
+      case IR_ACT_SIGMOID_SCALED: want = p * (1 / (1 + exp(-t))); break;
       default: want = 1 - t; break;
       }
       double got = v[y][i];
@@ -377,11 +392,14 @@ static void binary_and_norm_values(void **state)
     ys[k] = finish_ok(m, oi, k == 0 ? "y_add" : k == 1 ? "y_sub" : "y_mul");
   }
   int oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm", a, sc, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5};
+  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
   int yn = finish_ok(m, oi, "y_norm");
   oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm1", a, -1, -1);
-  m->ops[oi].attr.norm = (ir_norm_attrs){1, 0.0};
+  m->ops[oi].attr.norm = (ir_norm_attrs){1, 0.0, false};
   int y1 = finish_ok(m, oi, "y_norm1");
+  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", a, -1, -1);
+  m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-12, true};
+  int yl = finish_ok(m, oi, "y_l2");
   double **v = interpret(m, 9, -2, 2);
   for (int i = 0; i < 24; i++) {
     assert_true(v[ys[0]][i] == v[a][i] + v[bb][i]);
@@ -396,6 +414,8 @@ static void binary_and_norm_values(void **state)
       for (int f = 0; f < 4; f++) {
         double want = v[a][r * 8 + h * 4 + f] / sqrt(ss / 4 + 1e-5) * v[sc][h * 4 + f];
         assert_true(fabs(v[yn][r * 8 + h * 4 + f] - want) < 1e-14);
+        want = v[a][r * 8 + h * 4 + f] / sqrt(ss + 1e-12); /* l2: the sum, not the mean */
+        assert_true(fabs(v[yl][r * 8 + h * 4 + f] - want) < 1e-14);
       }
     }
     double rms = 0; /* one head, no eps, no scale: the row has mean square 1 */
