@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fe_internal.h"
+#include "layer_build.h"
 
 /* ------------------------------------------------------------------ options */
 
@@ -60,97 +60,16 @@ typedef struct layer_opts {
 /* ------------------------------------------------------------------ context */
 
 typedef struct lay {
-  fe_layer_ctx *fc;
-  const json_t *l;
-  const char *lp;          /* the layer's JSON path */
-  const char *name;
-  const char *prefix;      /* of its weights in a weights file */
+  fe_lb b;                 /* fc, the layer's JSON, its name, weight prefix, input, output */
   bool grid;               /* plstm2d */
   layer_opts o;
-  int x;                   /* input tensor */
   int64_t B, X, Y, D;      /* plstm1d: Y = 1 and X = L */
   int64_t P;               /* positions per batch element: X*Y */
-  int out_id;              /* the tensor the layer's output gets (named by "output") */
 } lay;
 
-#define LFAIL(ly, code, path, ...) fe_fail_at((ly)->fc->err, code, (ly)->fc->src, path, __VA_ARGS__)
-
-static int nomem(lay *ly)
-{
-  return xy_fail(ly->fc->err, XY_E_NOMEM, "out of memory expanding layer '%s'", ly->name);
-}
+#define LFAIL(ly, code, path, ...) LB_FAIL(&(ly)->b, code, path, __VA_ARGS__)
 
 /* ------------------------------------------------------------------ reading options */
-
-static int opt_member(lay *ly, const json_t *obj, const char *path, const char *key, json_type t,
-                      const char *kind, json_t **out, char *p)
-{
-  fe_path_key(p, path, key);
-  *out = json_object_get(obj, key);
-  if (!*out)
-    return XY_OK;
-  bool ok = json_typeof(*out) == t || (t == JSON_REAL && json_is_integer(*out)) ||
-            (t == JSON_TRUE && json_is_boolean(*out));
-  return ok ? XY_OK : LFAIL(ly, XY_E_SPEC, p, "must be %s, not %s", kind, fe_json_kind(*out));
-}
-
-static int opt_bool(lay *ly, const json_t *obj, const char *path, const char *key, bool *out)
-{
-  json_t *v;
-  char p[FE_PATH_MAX];
-  int rc = opt_member(ly, obj, path, key, JSON_TRUE, "true or false", &v, p);
-  if (!rc && v)
-    *out = json_is_true(v);
-  return rc;
-}
-
-static int opt_int(lay *ly, const json_t *obj, const char *path, const char *key, int64_t min,
-                   int64_t *out)
-{
-  json_t *v;
-  char p[FE_PATH_MAX];
-  int rc = opt_member(ly, obj, path, key, JSON_INTEGER, "an integer", &v, p);
-  if (rc || !v)
-    return rc;
-  if (json_integer_value(v) < min || json_integer_value(v) > (json_int_t)1 << 24)
-    return LFAIL(ly, XY_E_SPEC, p, "must be in %lld..%d, not %lld", (long long)min, 1 << 24,
-                 (long long)json_integer_value(v));
-  *out = (int64_t)json_integer_value(v);
-  return XY_OK;
-}
-
-static int opt_num(lay *ly, const json_t *obj, const char *path, const char *key, double *out)
-{
-  json_t *v;
-  char p[FE_PATH_MAX];
-  int rc = opt_member(ly, obj, path, key, JSON_REAL, "a number", &v, p);
-  if (rc || !v)
-    return rc;
-  if (!isfinite(json_number_value(v)))
-    return LFAIL(ly, XY_E_SPEC, p, "must be finite");
-  *out = json_number_value(v);
-  return XY_OK;
-}
-
-/* A string member that must be one of names[]; *out is its index. */
-static int opt_enum(lay *ly, const json_t *obj, const char *path, const char *key,
-                    const char *const *names, int n, int *out)
-{
-  json_t *v;
-  char p[FE_PATH_MAX];
-  int rc = opt_member(ly, obj, path, key, JSON_STRING, "a string", &v, p);
-  if (rc || !v)
-    return rc;
-  for (int i = 0; i < n; i++)
-    if (strcmp(json_string_value(v), names[i]) == 0) {
-      *out = i;
-      return XY_OK;
-    }
-  char list[256] = "";
-  for (int i = 0; i < n; i++)
-    snprintf(list + strlen(list), sizeof list - strlen(list), "%s'%s'", i ? ", " : "", names[i]);
-  return LFAIL(ly, XY_E_SPEC, p, "'%.64s' is not one of %s", json_string_value(v), list);
-}
 
 static int read_gate(lay *ly, const char *key, gate_opts *g)
 {
@@ -158,15 +77,15 @@ static int read_gate(lay *ly, const char *key, gate_opts *g)
   static const char *const keys[] = {"weight", "sub_heads", "activation", "scale"};
   json_t *v;
   char p[FE_PATH_MAX];
-  int rc = opt_member(ly, ly->l, ly->lp, key, JSON_OBJECT, "an object", &v, p);
+  int rc = lb_opt_member(&ly->b, ly->b.l, ly->b.lp, key, JSON_OBJECT, "an object", &v, p);
   if (rc || !v)
     return rc;
   int act = (int)g->act;
-  if ((rc = fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, v, p, keys, 4)) ||
-      (rc = opt_bool(ly, v, p, "weight", &g->weight)) ||
-      (rc = opt_int(ly, v, p, "sub_heads", 1, &g->sub_heads)) ||
-      (rc = opt_enum(ly, v, p, "activation", acts, 3, &act)) ||
-      (rc = opt_num(ly, v, p, "scale", &g->scale)))
+  if ((rc = fe_check_keys(ly->b.fc->err, XY_E_SPEC, ly->b.fc->src, v, p, keys, 4)) ||
+      (rc = lb_opt_bool(&ly->b, v, p, "weight", &g->weight)) ||
+      (rc = lb_opt_int(&ly->b, v, p, "sub_heads", 1, &g->sub_heads)) ||
+      (rc = lb_opt_enum(&ly->b, v, p, "activation", acts, 3, &act)) ||
+      (rc = lb_opt_num(&ly->b, v, p, "scale", &g->scale)))
     return rc;
   g->act = (gate_act)act;
   return XY_OK;
@@ -179,54 +98,28 @@ static int read_transition(lay *ly, trans_opts *t)
                                      "orthogonalization_factor", "orthogonalization_order"};
   json_t *v;
   char p[FE_PATH_MAX];
-  int rc = opt_member(ly, ly->l, ly->lp, "transition", JSON_OBJECT, "an object", &v, p);
+  int rc = lb_opt_member(&ly->b, ly->b.l, ly->b.lp, "transition", JSON_OBJECT, "an object", &v, p);
   if (rc || !v)
     return rc;
   int eig = (int)t->eig;
-  if ((rc = fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, v, p, keys, 6)) ||
-      (rc = opt_bool(ly, v, p, "weight", &t->weight)) ||
-      (rc = opt_int(ly, v, p, "sub_heads", 1, &t->sub_heads)) ||
-      (rc = opt_enum(ly, v, p, "eigenvalue", reprs, 3, &eig)) ||
-      (rc = opt_num(ly, v, p, "factor", &t->factor)) ||
-      (rc = opt_num(ly, v, p, "orthogonalization_factor", &t->orth_factor)) ||
-      (rc = opt_int(ly, v, p, "orthogonalization_order", 1, &t->orth_order)))
+  if ((rc = fe_check_keys(ly->b.fc->err, XY_E_SPEC, ly->b.fc->src, v, p, keys, 6)) ||
+      (rc = lb_opt_bool(&ly->b, v, p, "weight", &t->weight)) ||
+      (rc = lb_opt_int(&ly->b, v, p, "sub_heads", 1, &t->sub_heads)) ||
+      (rc = lb_opt_enum(&ly->b, v, p, "eigenvalue", reprs, 3, &eig)) ||
+      (rc = lb_opt_num(&ly->b, v, p, "factor", &t->factor)) ||
+      (rc = lb_opt_num(&ly->b, v, p, "orthogonalization_factor", &t->orth_factor)) ||
+      (rc = lb_opt_int(&ly->b, v, p, "orthogonalization_order", 1, &t->orth_order)))
     return rc;
   t->eig = (eig_repr)eig;
   return XY_OK;
 }
 
-/* "norm": true | false | {"eps": ..., "scale": true}; "convolution": false | true |
- * {"kernel": K, "bias": true}. */
-static int read_norm(lay *ly)
-{
-  json_t *v = json_object_get(ly->l, "norm");
-  char p[FE_PATH_MAX];
-  fe_path_key(p, ly->lp, "norm");
-  if (!v)
-    return XY_OK;
-  if (json_is_boolean(v)) {
-    ly->o.norm = json_is_true(v);
-    return XY_OK;
-  }
-  if (!json_is_object(v))
-    return LFAIL(ly, XY_E_SPEC, p, "must be true, false or {\"eps\": ..., \"scale\": ...}");
-  static const char *const keys[] = {"eps", "scale"};
-  int rc;
-  if ((rc = fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, v, p, keys, 2)) ||
-      (rc = opt_num(ly, v, p, "eps", &ly->o.norm_eps)) ||
-      (rc = opt_bool(ly, v, p, "scale", &ly->o.norm_scale)))
-    return rc;
-  if (!(ly->o.norm_eps > 0))
-    return LFAIL(ly, XY_E_SPEC, p, "eps must be positive");
-  ly->o.norm = true;
-  return XY_OK;
-}
-
+/* "convolution": false | true | {"kernel": K, "bias": true}. */
 static int read_conv(lay *ly)
 {
-  json_t *v = json_object_get(ly->l, "convolution");
+  json_t *v = json_object_get(ly->b.l, "convolution");
   char p[FE_PATH_MAX];
-  fe_path_key(p, ly->lp, "convolution");
+  fe_path_key(p, ly->b.lp, "convolution");
   if (!v)
     return XY_OK;
   if (json_is_boolean(v)) {
@@ -241,9 +134,9 @@ static int read_conv(lay *ly)
   static const char *const keys[] = {"kernel", "bias"};
   ly->o.conv_kernel = ly->grid ? 3 : 4;
   int rc;
-  if ((rc = fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, v, p, keys, 2)) ||
-      (rc = opt_int(ly, v, p, "kernel", 1, &ly->o.conv_kernel)) ||
-      (rc = opt_bool(ly, v, p, "bias", &ly->o.conv_bias)))
+  if ((rc = fe_check_keys(ly->b.fc->err, XY_E_SPEC, ly->b.fc->src, v, p, keys, 2)) ||
+      (rc = lb_opt_int(&ly->b, v, p, "kernel", 1, &ly->o.conv_kernel)) ||
+      (rc = lb_opt_bool(&ly->b, v, p, "bias", &ly->o.conv_bias)))
     return rc;
   return XY_OK;
 }
@@ -283,39 +176,41 @@ static int read_opts(lay *ly)
     "dv", "qkv_sub_heads", "qkv_bias", "source", "mark", "direct", "transition", "norm",
     "outprojection", "convolution", "passthrough", "qk_scale"};
   layer_opts *o = &ly->o;
-  const json_t *l = ly->l;
-  const char *lp = ly->lp;
-  int rc = ly->grid ? fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, l, lp, keys2d,
+  const json_t *l = ly->b.l;
+  const char *lp = ly->b.lp;
+  int rc = ly->grid ? fe_check_keys(ly->b.fc->err, XY_E_SPEC, ly->b.fc->src, l, lp, keys2d,
                                     XY_ARRAY_LEN(keys2d))
-                    : fe_check_keys(ly->fc->err, XY_E_SPEC, ly->fc->src, l, lp, keys1d,
+                    : fe_check_keys(ly->b.fc->err, XY_E_SPEC, ly->b.fc->src, l, lp, keys1d,
                                     XY_ARRAY_LEN(keys1d));
   if (rc)
     return rc;
   static const char *const modes[] = {"P", "D"}, *const chir[] = {"L", "R"};
   int mode = 0, ch = 0;
-  if ((rc = opt_int(ly, l, lp, "heads", 1, &o->heads)) ||
-      (ly->grid && (rc = opt_enum(ly, l, lp, "mode", modes, 2, &mode))) ||
-      (ly->grid && (rc = opt_enum(ly, l, lp, "chirality", chir, 2, &ch))) ||
-      (!ly->grid && ((rc = opt_int(ly, l, lp, "jq", 1, &o->JQ)) ||
-                     (rc = opt_int(ly, l, lp, "jk", 1, &o->JK)) ||
-                     (rc = opt_int(ly, l, lp, "jv", 1, &o->JV)) ||
-                     (rc = opt_int(ly, l, lp, "jt", 1, &o->JT)) ||
-                     (rc = opt_int(ly, l, lp, "jo", 1, &o->JO)))))
+  if ((rc = lb_opt_int(&ly->b, l, lp, "heads", 1, &o->heads)) ||
+      (ly->grid && (rc = lb_opt_enum(&ly->b, l, lp, "mode", modes, 2, &mode))) ||
+      (ly->grid && (rc = lb_opt_enum(&ly->b, l, lp, "chirality", chir, 2, &ch))) ||
+      (!ly->grid && ((rc = lb_opt_int(&ly->b, l, lp, "jq", 1, &o->JQ)) ||
+                     (rc = lb_opt_int(&ly->b, l, lp, "jk", 1, &o->JK)) ||
+                     (rc = lb_opt_int(&ly->b, l, lp, "jv", 1, &o->JV)) ||
+                     (rc = lb_opt_int(&ly->b, l, lp, "jt", 1, &o->JT)) ||
+                     (rc = lb_opt_int(&ly->b, l, lp, "jo", 1, &o->JO)))))
     return rc;
   o->mode_d = mode == 1;
   o->chirality_r = ch == 1;
   o->qkv_sub_heads = o->heads;
   o->DK = ly->D / (o->JK * o->heads);
   o->DV = ly->D / (o->JV * o->heads);
-  if ((rc = opt_int(ly, l, lp, "dk", 1, &o->DK)) || (rc = opt_int(ly, l, lp, "dv", 1, &o->DV)) ||
-      (rc = opt_int(ly, l, lp, "qkv_sub_heads", 1, &o->qkv_sub_heads)) ||
-      (rc = opt_bool(ly, l, lp, "qkv_bias", &o->qkv_bias)) ||
+  if ((rc = lb_opt_int(&ly->b, l, lp, "dk", 1, &o->DK)) ||
+      (rc = lb_opt_int(&ly->b, l, lp, "dv", 1, &o->DV)) ||
+      (rc = lb_opt_int(&ly->b, l, lp, "qkv_sub_heads", 1, &o->qkv_sub_heads)) ||
+      (rc = lb_opt_bool(&ly->b, l, lp, "qkv_bias", &o->qkv_bias)) ||
       (rc = read_gate(ly, "source", &o->source)) || (rc = read_gate(ly, "mark", &o->mark)) ||
       (rc = read_gate(ly, "direct", &o->direct)) || (rc = read_transition(ly, &o->transition)) ||
-      (rc = opt_num(ly, l, lp, "orientation_scale", &o->orientation_scale)) ||
-      (rc = read_norm(ly)) || (rc = opt_bool(ly, l, lp, "outprojection", &o->outprojection)) ||
-      (rc = read_conv(ly)) || (rc = opt_bool(ly, l, lp, "passthrough", &o->passthrough)) ||
-      (rc = opt_num(ly, l, lp, "qk_scale", &o->qk_scale)))
+      (rc = lb_opt_num(&ly->b, l, lp, "orientation_scale", &o->orientation_scale)) ||
+      (rc = lb_read_norm(&ly->b, true, &o->norm, &o->norm_eps, &o->norm_scale)) ||
+      (rc = lb_opt_bool(&ly->b, l, lp, "outprojection", &o->outprojection)) ||
+      (rc = read_conv(ly)) || (rc = lb_opt_bool(&ly->b, l, lp, "passthrough", &o->passthrough)) ||
+      (rc = lb_opt_num(&ly->b, l, lp, "qk_scale", &o->qk_scale)))
     return rc;
   if (o->DK < 1 || o->DV < 1)
     return LFAIL(ly, XY_E_SPEC, lp, "dim %lld is too small for %lld heads (dk = dv = 0)",
@@ -327,130 +222,6 @@ static int read_opts(lay *ly)
   return XY_OK;
 }
 
-/* ------------------------------------------------------------------ building ops */
-
-static bool set_pos(lay *ly, ir_srcpos *pos)
-{
-  int line, col;
-  fe_src_pos(ly->fc->src, ly->lp, &line, &col);
-  return ir_set_pos(pos, line, col, ly->lp);
-}
-
-/* A weight tensor "<prefix><ref>" in the reference's shape, drawn from [lo, hi) by check. */
-static int weight(lay *ly, const char *ref, int rank, const int64_t *shape, double lo, double hi,
-                  int *id)
-{
-  char name[512];
-  snprintf(name, sizeof name, "%s%s", ly->prefix, ref);
-  if (ir_find_tensor(ly->fc->m, name) >= 0)
-    return LFAIL(ly, XY_E_SPEC, ly->lp,
-                 "weight '%s' is already used by another layer (give the layers different "
-                 "\"weights\" prefixes)", name);
-  ir_shape s = ir_shape_make(rank, shape);
-  if (ir_shape_count(&s) < 0)
-    return LFAIL(ly, XY_E_LIMIT, ly->lp, "weight '%s' has too many elements", name);
-  int t = ir_add_tensor(ly->fc->m, name, &s, XY_F32, IR_WEIGHT);
-  if (t < 0 || !ir_mark_input(ly->fc->m, t) || !set_pos(ly, &ly->fc->m->tensors[t].pos))
-    return nomem(ly);
-  ly->fc->m->tensors[t].lo = lo;
-  ly->fc->m->tensors[t].hi = hi;
-  *id = t;
-  return XY_OK;
-}
-
-/* Adds op "<layer>.<what>" with inputs ins[0..n) (-1: empty slot) and one output, the
- * layer's output tensor when out_named, else a new value "<layer>.<what>". */
-static int op_begin(lay *ly, ir_opcode code, const char *what, const int *ins, int n, int *oi)
-{
-  char name[512];
-  snprintf(name, sizeof name, "%s.%s", ly->name, what);
-  int i = ir_add_op(ly->fc->m, code, name);
-  if (i < 0 || !set_pos(ly, &ly->fc->m->ops[i].pos))
-    return nomem(ly);
-  for (int s = 0; s < n; s++)
-    ly->fc->m->ops[i].in[s] = ins[s];
-  ly->fc->m->ops[i].graph = 0;
-  *oi = i;
-  return XY_OK;
-}
-
-static int op_end(lay *ly, int oi, const char *what, bool final, int *out)
-{
-  ir_module *m = ly->fc->m;
-  int t = final ? ly->out_id : -1;
-  if (t < 0) {
-    char name[512];
-    snprintf(name, sizeof name, "%s.%s", ly->name, what);
-    ir_shape none = ir_shape_make(0, NULL);
-    t = ir_add_tensor(m, name, &none, XY_F32, IR_VALUE);
-    if (t < 0 || !set_pos(ly, &m->tensors[t].pos))
-      return nomem(ly);
-  }
-  m->tensors[t].producer = oi;
-  m->ops[oi].out[0] = t;
-  xy_error e;
-  int rc = ir_infer_shapes(m, &m->ops[oi], &e);
-  if (rc)
-    return LFAIL(ly, rc, ly->lp, "%s", e.message);
-  *out = t;
-  return XY_OK;
-}
-
-static int reshape(lay *ly, const char *what, int x, int rank, const int64_t *dims, int *out)
-{
-  int oi, rc;
-  if ((rc = op_begin(ly, IR_OP_RESHAPE, what, &x, 1, &oi)))
-    return rc;
-  ly->fc->m->ops[oi].attr.reshape = ir_shape_make(rank, dims);
-  return op_end(ly, oi, what, false, out);
-}
-
-static int transpose(lay *ly, const char *what, int x, int rank, const int64_t *view,
-                     const int *perm, int *out)
-{
-  int oi, rc;
-  if ((rc = op_begin(ly, IR_OP_TRANSPOSE, what, &x, 1, &oi)))
-    return rc;
-  ir_transpose_attrs *a = &ly->fc->m->ops[oi].attr.transpose;
-  a->view = ir_shape_make(rank, view);
-  for (int i = 0; i < rank; i++)
-    a->perm[i] = perm[i];
-  return op_end(ly, oi, what, false, out);
-}
-
-static int activation(lay *ly, const char *what, int x, ir_act_kind kind, double p, int *out)
-{
-  int oi, rc;
-  if ((rc = op_begin(ly, IR_OP_ACTIVATION, what, &x, 1, &oi)))
-    return rc;
-  ly->fc->m->ops[oi].attr.act = (ir_act_attrs){kind, p};
-  return op_end(ly, oi, what, false, out);
-}
-
-static int binary(lay *ly, const char *what, int a, int b, ir_binary_kind kind, bool final,
-                  int *out)
-{
-  int oi, rc;
-  int ins[] = {a, b};
-  if ((rc = op_begin(ly, IR_OP_BINARY, what, ins, 2, &oi)))
-    return rc;
-  ly->fc->m->ops[oi].attr.binary = kind;
-  return op_end(ly, oi, what, final, out);
-}
-
-/* A projection or gate: y = bias + scale W x over x's last axis (C = ly->D), with the
- * reference's weight layout (see LINEAR in ops.def). w or b may be -1. */
-static int linear(lay *ly, const char *what, int x, int w, int b, int64_t groups,
-                  int64_t subheads, int64_t features, ir_weight_order order, double scale,
-                  bool final, int *out)
-{
-  int oi, rc;
-  int ins[] = {x, w, b};
-  if ((rc = op_begin(ly, IR_OP_LINEAR, what, ins, 3, &oi)))
-    return rc;
-  ly->fc->m->ops[oi].attr.linear = (ir_linear_attrs){groups, subheads, features, order, scale};
-  return op_end(ly, oi, what, final, out);
-}
 
 /* ------------------------------------------------------------------ pieces of the layers */
 
@@ -460,7 +231,7 @@ static int qkv(lay *ly, const char *ref, int x, int64_t dh, int64_t J, int *out)
   const layer_opts *o = &ly->o;
   int64_t H = o->heads, s = o->qkv_sub_heads, D = ly->D;
   if (D % s != 0 || (s > H ? s % H != 0 || dh % (s / H) != 0 : H % s != 0))
-    return LFAIL(ly, XY_E_SPEC, ly->lp,
+    return LFAIL(ly, XY_E_SPEC, ly->b.lp,
                  "qkv_sub_heads %lld does not divide dim %lld and heads %lld evenly",
                  (long long)s, (long long)D, (long long)H);
   int64_t G = H > s ? H / s : 1, dhp = s > H ? dh / (s / H) : dh;
@@ -470,10 +241,10 @@ static int qkv(lay *ly, const char *ref, int x, int64_t dh, int64_t J, int *out)
   int64_t ws[] = {G, dhp, J, s, D / s}, bs[] = {H, dh, J};
   double r = 1.0 / sqrt((double)(D / s));
   int w, b = -1, rc;
-  if ((rc = weight(ly, wname, 5, ws, -r, r, &w)) ||
-      (o->qkv_bias && (rc = weight(ly, bname, 3, bs, -0.1, 0.1, &b))))
+  if ((rc = lb_weight(&ly->b, wname, 5, ws, -r, r, &w)) ||
+      (o->qkv_bias && (rc = lb_weight(&ly->b, bname, 3, bs, -0.1, 0.1, &b))))
     return rc;
-  return linear(ly, ref, x, w, b, G, s, dhp * J, IR_W_GFSC, 1.0, false, out);
+  return lb_linear(&ly->b, ref, x, w, b, G, s, dhp * J, IR_W_GFSC, 1.0, false, out);
 }
 
 /* A source, mark or direct gate of `channels` channels, each J values:
@@ -485,7 +256,7 @@ static int gate(lay *ly, const char *ref, const gate_opts *g, int x, int64_t cha
   for (int i = 0; i < nJ; i++)
     Jc *= J[i];
   if (channels % s != 0 || D % s != 0)
-    return LFAIL(ly, XY_E_SPEC, ly->lp, "%s: sub_heads %lld does not divide %lld channels and dim %lld",
+    return LFAIL(ly, XY_E_SPEC, ly->b.lp, "%s: sub_heads %lld does not divide %lld channels and dim %lld",
                  ref, (long long)s, (long long)channels, (long long)D);
   char wname[128], bname[128], what[128];
   snprintf(wname, sizeof wname, "%s.weight", ref);
@@ -496,18 +267,18 @@ static int gate(lay *ly, const char *ref, const gate_opts *g, int x, int64_t cha
   ws[2 + nJ] = D / s;
   int w = -1, b, rc;
   double r = 1.0 / sqrt((double)(D / s));
-  if ((rc = weight(ly, bname, 1 + nJ, bs, lo, hi, &b)) ||
-      (g->weight && (rc = weight(ly, wname, 3 + nJ, ws, -r, r, &w))))
+  if ((rc = lb_weight(&ly->b, bname, 1 + nJ, bs, lo, hi, &b)) ||
+      (g->weight && (rc = lb_weight(&ly->b, wname, 3 + nJ, ws, -r, r, &w))))
     return rc;
   int z;
   snprintf(what, sizeof what, "%s_pre", ref);
-  if ((rc = linear(ly, what, x, w, b, channels / s, s, Jc, IR_W_GSFC, 1.0, false, &z)))
+  if ((rc = lb_linear(&ly->b, what, x, w, b, channels / s, s, Jc, IR_W_GSFC, 1.0, false, &z)))
     return rc;
   switch (g->act) {
   case GATE_LOGSIGMOID:
-    return activation(ly, ref, z, IR_ACT_SIGMOID_POW, g->scale, out);
+    return lb_activation(&ly->b, ref, z, IR_ACT_SIGMOID_POW, g->scale, out);
   case GATE_TANH:
-    return activation(ly, ref, z, IR_ACT_TANH_SCALED, g->scale, out);
+    return lb_activation(&ly->b, ref, z, IR_ACT_TANH_SCALED, g->scale, out);
   case GATE_IDENTITY:
     break;
   }
@@ -521,7 +292,7 @@ static int eigenvalues(lay *ly, const char *ref, int x, int64_t channels, int *o
   const trans_opts *t = &ly->o.transition;
   int64_t s = t->sub_heads, D = ly->D, JT = ly->o.JT;
   if (channels % s != 0 || D % s != 0)
-    return LFAIL(ly, XY_E_SPEC, ly->lp, "%s: sub_heads %lld does not divide %lld channels and dim %lld",
+    return LFAIL(ly, XY_E_SPEC, ly->b.lp, "%s: sub_heads %lld does not divide %lld channels and dim %lld",
                  ref, (long long)s, (long long)channels, (long long)D);
   char wname[128], bname[128], what[128];
   snprintf(wname, sizeof wname, "%s.eigenvalues_weight", ref);
@@ -531,19 +302,19 @@ static int eigenvalues(lay *ly, const char *ref, int x, int64_t channels, int *o
   int w = -1, b, z, rc;
   /* Positive biases keep random transitions inside (0, 1), where the P mode's 1 - o t
    * stays a damping factor over long paths. */
-  if ((rc = weight(ly, bname, 2, bs, 0.0, 0.3, &b)) ||
-      (t->weight && (rc = weight(ly, wname, 4, ws, -r, r, &w))))
+  if ((rc = lb_weight(&ly->b, bname, 2, bs, 0.0, 0.3, &b)) ||
+      (t->weight && (rc = lb_weight(&ly->b, wname, 4, ws, -r, r, &w))))
     return rc;
   snprintf(what, sizeof what, "%s_pre", ref);
-  if ((rc = linear(ly, what, x, w, b, channels / s, s, JT, IR_W_GSFC, 1.0, false, &z)))
+  if ((rc = lb_linear(&ly->b, what, x, w, b, channels / s, s, JT, IR_W_GSFC, 1.0, false, &z)))
     return rc;
   switch (t->eig) {
   case EIG_TANH:
-    return activation(ly, ref, z, IR_ACT_TANH_GAIN, t->factor, out);
+    return lb_activation(&ly->b, ref, z, IR_ACT_TANH_GAIN, t->factor, out);
   case EIG_LOGSIGMOID:
-    return activation(ly, ref, z, IR_ACT_SIGMOID_POW, t->factor, out);
+    return lb_activation(&ly->b, ref, z, IR_ACT_SIGMOID_POW, t->factor, out);
   case EIG_EXPEXP:
-    return activation(ly, ref, z, IR_ACT_EXPEXP, t->factor, out);
+    return lb_activation(&ly->b, ref, z, IR_ACT_EXPEXP, t->factor, out);
   }
   return XY_OK;
 }
@@ -575,7 +346,7 @@ static int to_heads(lay *ly, const char *what, int x, int64_t H, const int64_t *
   char tw[128];
   snprintf(tw, sizeof tw, "%s_t", what);
   int t, rc;
-  if ((rc = transpose(ly, tw, x, r, view, perm, &t)))
+  if ((rc = lb_transpose(&ly->b, tw, x, r, view, perm, &t)))
     return rc;
   int n = 0;
   to[n++] = ly->B * H;
@@ -584,7 +355,7 @@ static int to_heads(lay *ly, const char *what, int x, int64_t H, const int64_t *
     to[n++] = ly->Y;
   for (int i = 0; i < nf; i++)
     to[n++] = f_dims[i];
-  return reshape(ly, what, t, n, to, out);
+  return lb_reshape(&ly->b, what, t, n, to, out);
 }
 
 /* The orientation-major gates of the fused 2D scan: channel j = 4h + o of [B,X,Y,4H*Jc]
@@ -599,12 +370,12 @@ static int to_oriented(lay *ly, const char *what, int x, const int64_t *J, int n
   char tw[128];
   snprintf(tw, sizeof tw, "%s_t", what);
   int t, rc;
-  if ((rc = transpose(ly, tw, x, 6, view, perm, &t)))
+  if ((rc = lb_transpose(&ly->b, tw, x, 6, view, perm, &t)))
     return rc;
   int64_t to[IR_MAX_RANK] = {ly->B * H, 4, ly->X, ly->Y};
   for (int i = 0; i < nJ; i++)
     to[4 + i] = J[i];
-  return reshape(ly, what, t, 4 + nJ, to, out);
+  return lb_reshape(&ly->b, what, t, 4 + nJ, to, out);
 }
 
 /* The scan's out [B*H, P..., DV, JO] back to [B, P..., H*DV*JO], then norm, projection and
@@ -630,23 +401,19 @@ static int finish(lay *ly, int scan_out, int c)
   perm[k++] = 1;
   perm[k++] = 2 + npos;
   int t, y, rc;
-  if ((rc = transpose(ly, "heads_t", scan_out, r, view, perm, &t)))
+  if ((rc = lb_transpose(&ly->b, "heads_t", scan_out, r, view, perm, &t)))
     return rc;
   int64_t flat[IR_MAX_RANK] = {ly->B, ly->X, ly->Y};
   flat[1 + npos] = H * F;
-  if ((rc = reshape(ly, "heads", t, 2 + npos, flat, &y)))
+  if ((rc = lb_reshape(&ly->b, "heads", t, 2 + npos, flat, &y)))
     return rc;
   bool last_is_norm = !o->outprojection && !o->passthrough;
   if (o->norm) {
-    int oi, scale = -1;
+    int scale = -1;
     int64_t ss[] = {H, F};
-    if (o->norm_scale && (rc = weight(ly, "mhnorm.scale", 2, ss, 0.5, 1.5, &scale)))
-      return rc;
-    int ins[] = {y, scale};
-    if ((rc = op_begin(ly, IR_OP_RMSNORM_HEADS, "norm", ins, 2, &oi)))
-      return rc;
-    ly->fc->m->ops[oi].attr.norm = (ir_norm_attrs){H, o->norm_eps, false};
-    if ((rc = op_end(ly, oi, "norm", last_is_norm, &y)))
+    if ((o->norm_scale && (rc = lb_weight(&ly->b, "mhnorm.scale", 2, ss, 0.5, 1.5, &scale))) ||
+        (rc = lb_norm(&ly->b, "norm", y, scale, (ir_norm_attrs){H, o->norm_eps, false},
+                      last_is_norm, &y)))
       return rc;
   }
   bool last_is_proj = !o->passthrough;
@@ -654,20 +421,21 @@ static int finish(lay *ly, int scan_out, int c)
     int w;
     int64_t ws[] = {D, H * F};
     double rw = 1.0 / sqrt((double)(H * F));
-    if ((rc = weight(ly, "outprojection.weight", 2, ws, -rw, rw, &w)) ||
-        (rc = linear(ly, "outprojection", y, w, -1, D, 1, 1, IR_W_GFSC, 1.0, last_is_proj, &y)))
+    if ((rc = lb_weight(&ly->b, "outprojection.weight", 2, ws, -rw, rw, &w)) ||
+        (rc = lb_linear(&ly->b, "outprojection", y, w, -1, D, 1, 1, IR_W_GFSC, 1.0,
+                        last_is_proj, &y)))
       return rc;
   }
   if (o->passthrough) {
     int w, p;
     int64_t ws[] = {D};
-    if ((rc = weight(ly, "passthrough.scale", 1, ws, -1.0, 1.0, &w)) ||
-        (rc = linear(ly, "passthrough", c, w, -1, 1, D, 1, IR_W_GFSC, 1.0, false, &p)) ||
-        (rc = binary(ly, "out", y, p, IR_BIN_ADD, true, &y)))
+    if ((rc = lb_weight(&ly->b, "passthrough.scale", 1, ws, -1.0, 1.0, &w)) ||
+        (rc = lb_linear(&ly->b, "passthrough", c, w, -1, 1, D, 1, IR_W_GFSC, 1.0, false, &p)) ||
+        (rc = lb_binary(&ly->b, "out", y, p, IR_BIN_ADD, true, &y)))
       return rc;
   }
   if (!o->norm && !o->outprojection && !o->passthrough)
-    return LFAIL(ly, XY_E_SPEC, ly->lp, "a layer needs at least a norm, an output projection "
+    return LFAIL(ly, XY_E_SPEC, ly->b.lp, "a layer needs at least a norm, an output projection "
                  "or a passthrough after its scan");
   return XY_OK;
 }
@@ -677,20 +445,21 @@ static int convolution(lay *ly, int *c)
 {
   const layer_opts *o = &ly->o;
   if (o->conv_kernel == 0) {
-    *c = ly->x;
+    *c = ly->b.x;
     return XY_OK;
   }
   int64_t K = o->conv_kernel, D = ly->D;
   int64_t ws2[] = {D, 1, K, K}, ws1[] = {D, 1, K}, bs[] = {D};
   int w, b = -1, rc, oi;
-  if ((rc = weight(ly, "conv._conv.weight", ly->grid ? 4 : 3, ly->grid ? ws2 : ws1, -0.5, 0.5, &w)) ||
-      (o->conv_bias && (rc = weight(ly, "conv._conv.bias", 1, bs, -0.1, 0.1, &b))))
+  if ((rc = lb_weight(&ly->b, "conv._conv.weight", ly->grid ? 4 : 3, ly->grid ? ws2 : ws1, -0.5,
+                      0.5, &w)) ||
+      (o->conv_bias && (rc = lb_weight(&ly->b, "conv._conv.bias", 1, bs, -0.1, 0.1, &b))))
     return rc;
-  int ins[] = {ly->x, w, b};
-  if ((rc = op_begin(ly, IR_OP_CONV_CAUSAL, "conv", ins, 3, &oi)))
+  int ins[] = {ly->b.x, w, b};
+  if ((rc = lb_op_begin(&ly->b, IR_OP_CONV_CAUSAL, "conv", ins, 3, &oi)))
     return rc;
-  ly->fc->m->ops[oi].attr.conv = (ir_conv_attrs){K};
-  return op_end(ly, oi, "conv", false, c);
+  ly->b.fc->m->ops[oi].attr.conv = (ir_conv_attrs){K};
+  return lb_op_end(&ly->b, oi, "conv", false, c);
 }
 
 /* ------------------------------------------------------------------ plstm2d */
@@ -702,7 +471,7 @@ static int expand_2d(lay *ly)
   int64_t one[] = {1, 1, 1, 1};
   int c, q, k, v, rc;
   if ((rc = convolution(ly, &c)) || (rc = qkv(ly, "query", c, o->DK, 1, &q)) ||
-      (rc = qkv(ly, "key", c, o->DK, 1, &k)) || (rc = qkv(ly, "value_", ly->x, o->DV, 1, &v)))
+      (rc = qkv(ly, "key", c, o->DK, 1, &k)) || (rc = qkv(ly, "value_", ly->b.x, o->DV, 1, &v)))
     return rc;
   int S_r, S_d, T_rl, T_du, T_dl = -1, T_ru = -1, M_l, M_u, Dg;
   if ((rc = gate(ly, "direct", &o->direct, c, H, one, 4, -3.0, 0.0, &Dg)))
@@ -715,15 +484,15 @@ static int expand_2d(lay *ly)
     if ((rc = gate(ly, "source", &o->source, c, ch, one, 3, -3.0, 0.0, &s)) ||
         (rc = eigenvalues(ly, "transition", c, ch, &t)) ||
         (rc = gate(ly, "mark", &o->mark, c, ch, one, 3, -3.0, 0.0, &m)) ||
-        (rc = weight(ly, "orientation_bias", 2, obs, -2.0, 2.0, &b)) ||
-        (rc = weight(ly, "orientation_weight", 3, ows, -1.0, 1.0, &w)) ||
-        (rc = linear(ly, "orientation_pre", c, w, b, ch, 1, 1, IR_W_GFSC,
+        (rc = lb_weight(&ly->b, "orientation_bias", 2, obs, -2.0, 2.0, &b)) ||
+        (rc = lb_weight(&ly->b, "orientation_weight", 3, ows, -1.0, 1.0, &w)) ||
+        (rc = lb_linear(&ly->b, "orientation_pre", c, w, b, ch, 1, 1, IR_W_GFSC,
                      o->orientation_scale / (double)D, false, &og)) ||
-        (rc = activation(ly, "orientation", og, IR_ACT_SIGMOID, 0.0, &og)) ||
-        (rc = binary(ly, "os", og, s, IR_BIN_MUL, false, &os)) ||
-        (rc = binary(ly, "ot", og, t, IR_BIN_MUL, false, &ot)) ||
-        (rc = activation(ly, "one_minus_os", os, IR_ACT_ONE_MINUS, 0.0, &S_d)) ||
-        (rc = activation(ly, "one_minus_ot", ot, IR_ACT_ONE_MINUS, 0.0, &T_du)))
+        (rc = lb_activation(&ly->b, "orientation", og, IR_ACT_SIGMOID, 0.0, &og)) ||
+        (rc = lb_binary(&ly->b, "os", og, s, IR_BIN_MUL, false, &os)) ||
+        (rc = lb_binary(&ly->b, "ot", og, t, IR_BIN_MUL, false, &ot)) ||
+        (rc = lb_activation(&ly->b, "one_minus_os", os, IR_ACT_ONE_MINUS, 0.0, &S_d)) ||
+        (rc = lb_activation(&ly->b, "one_minus_ot", ot, IR_ACT_ONE_MINUS, 0.0, &T_du)))
       return rc;
     S_r = os;
     T_rl = T_ru = ot;
@@ -767,11 +536,11 @@ static int expand_2d(lay *ly)
   }
   int oi;
   int ins[] = {qh, kh, vh, go[0], go[1], go[2], go[3], go[4], go[5], go[6], go[7], dh};
-  if ((rc = op_begin(ly, IR_OP_PLSTM_SCAN2D_FUSED, "scan", ins, 12, &oi)))
+  if ((rc = lb_op_begin(&ly->b, IR_OP_PLSTM_SCAN2D_FUSED, "scan", ins, 12, &oi)))
     return rc;
-  ly->fc->m->ops[oi].qk_scale = isnan(o->qk_scale) ? 1.0 / sqrt((double)o->DK) : o->qk_scale;
+  ly->b.fc->m->ops[oi].qk_scale = isnan(o->qk_scale) ? 1.0 / sqrt((double)o->DK) : o->qk_scale;
   int y;
-  if ((rc = op_end(ly, oi, "scan", false, &y)))
+  if ((rc = lb_op_end(&ly->b, oi, "scan", false, &y)))
     return rc;
   return finish(ly, y, c);
 }
@@ -790,7 +559,7 @@ static int transition_1d(lay *ly, int c, int *out)
     return rc;
   int64_t shape5[] = {ly->B, ly->X, H, JT, JT}, shape4[] = {ly->B, ly->X, H, JT};
   if (JT == 1)
-    return reshape(ly, "T", lam, 5, shape5, out);
+    return lb_reshape(&ly->b, "T", lam, 5, shape5, out);
   int a[2];
   static const char *const refs[] = {"inproj", "outproj"};
   for (int i = 0; i < 2; i++) {
@@ -800,24 +569,24 @@ static int transition_1d(lay *ly, int c, int *out)
     int64_t ws[] = {H / s, s, JT, JT, D / s}, bs[] = {H, JT, JT};
     double r = 0.3 / sqrt((double)(D / s));
     int w = -1, b, z;
-    if ((rc = weight(ly, bname, 3, bs, -0.5, 0.5, &b)) ||
-        (t->weight && (rc = weight(ly, wname, 5, ws, -r, r, &w))))
+    if ((rc = lb_weight(&ly->b, bname, 3, bs, -0.5, 0.5, &b)) ||
+        (t->weight && (rc = lb_weight(&ly->b, wname, 5, ws, -r, r, &w))))
       return rc;
     snprintf(what, sizeof what, "transition_%s", refs[i]);
-    if ((rc = linear(ly, what, c, w, b, H / s, s, JT * JT, IR_W_GSFC, 1.0, false, &z)))
+    if ((rc = lb_linear(&ly->b, what, c, w, b, H / s, s, JT * JT, IR_W_GSFC, 1.0, false, &z)))
       return rc;
     snprintf(what, sizeof what, "transition_%s_m", refs[i]);
-    if ((rc = reshape(ly, what, z, 5, shape5, &a[i])))
+    if ((rc = lb_reshape(&ly->b, what, z, 5, shape5, &a[i])))
       return rc;
   }
   int l4, oi;
-  if ((rc = reshape(ly, "transition_lam", lam, 4, shape4, &l4)))
+  if ((rc = lb_reshape(&ly->b, "transition_lam", lam, 4, shape4, &l4)))
     return rc;
   int ins[] = {a[0], l4, a[1]};
-  if ((rc = op_begin(ly, IR_OP_TRANSITION_EXP, "T", ins, 3, &oi)))
+  if ((rc = lb_op_begin(&ly->b, IR_OP_TRANSITION_EXP, "T", ins, 3, &oi)))
     return rc;
-  ly->fc->m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){t->orth_factor, t->orth_order};
-  return op_end(ly, oi, "T", false, out);
+  ly->b.fc->m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){t->orth_factor, t->orth_order};
+  return lb_op_end(&ly->b, oi, "T", false, out);
 }
 
 static int expand_1d(lay *ly)
@@ -828,10 +597,10 @@ static int expand_1d(lay *ly)
   int64_t jS[] = {o->JT, o->JK, o->JV}, jM[] = {o->JO, o->JQ, o->JT},
           jD[] = {o->JO, o->JQ, o->JK, o->JV};
   if (H % o->transition.sub_heads != 0)
-    return LFAIL(ly, XY_E_SPEC, ly->lp, "transition sub_heads must divide heads");
+    return LFAIL(ly, XY_E_SPEC, ly->b.lp, "transition sub_heads must divide heads");
   if ((rc = convolution(ly, &c)) || (rc = qkv(ly, "query", c, o->DK, o->JQ, &q)) ||
       (rc = qkv(ly, "key", c, o->DK, o->JK, &k)) ||
-      (rc = qkv(ly, "value_", ly->x, o->DV, o->JV, &v)) ||
+      (rc = qkv(ly, "value_", ly->b.x, o->DV, o->JV, &v)) ||
       (rc = gate(ly, "source", &o->source, c, H, jS, 3, -3.0, 0.0, &S)) ||
       (rc = gate(ly, "mark", &o->mark, c, H, jM, 3, -3.0, 0.0, &M)) ||
       (rc = gate(ly, "direct", &o->direct, c, H, jD, 4, -3.0, 0.0, &Dg)) ||
@@ -847,18 +616,20 @@ static int expand_1d(lay *ly)
   /* T is [B,L,H,JT,JT] already split by head. */
   int64_t tflat[] = {ly->B, ly->X, H * o->JT * o->JT};
   int Tf;
-  if ((rc = reshape(ly, "T_flat", T, 3, tflat, &Tf)) || (rc = to_heads(ly, "T_h", Tf, H, fT, 2, &Th)))
+  if ((rc = lb_reshape(&ly->b, "T_flat", T, 3, tflat, &Tf)) ||
+      (rc = to_heads(ly, "T_h", Tf, H, fT, 2, &Th)))
     return rc;
   int oi;
   int ins[] = {qh, kh, vh, Sh, Th, Mh, Dh, -1};
-  if ((rc = op_begin(ly, IR_OP_PLSTM_SCAN, "scan", ins, 8, &oi)))
+  if ((rc = lb_op_begin(&ly->b, IR_OP_PLSTM_SCAN, "scan", ins, 8, &oi)))
     return rc;
-  ly->fc->m->ops[oi].qk_scale = isnan(o->qk_scale) ? 1.0 / sqrt((double)o->DK) : o->qk_scale;
+  ly->b.fc->m->ops[oi].qk_scale = isnan(o->qk_scale) ? 1.0 / sqrt((double)o->DK) : o->qk_scale;
   int y;
-  if ((rc = op_end(ly, oi, "scan", false, &y)))
+  if ((rc = lb_op_end(&ly->b, oi, "scan", false, &y)))
     return rc;
   return finish(ly, y, c);
 }
+
 
 /* ------------------------------------------------------------------ entry */
 
@@ -870,63 +641,21 @@ bool fe_is_layer(const char *op)
 int fe_expand_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
                     const char *name)
 {
-  lay ly = {.fc = fc, .l = l, .lp = lp, .name = name, .grid = strcmp(op, "plstm2d") == 0,
-            .out_id = -1};
-  char p[FE_PATH_MAX];
-  ir_module *m = fc->m;
-  size_t nl = strlen(name);
-  for (int i = 0; i < m->n_ops; i++) /* ops of an earlier layer of this name: "name.q" */
-    if (strncmp(m->ops[i].name, name, nl) == 0 && m->ops[i].name[nl] == '.')
-      return LFAIL(&ly, XY_E_SPEC, lp, "duplicate layer name '%s' (already used by %s)", name,
-                   m->ops[i].pos.json_path ? m->ops[i].pos.json_path : "?");
-  if (ly.grid != (fc->kind == IR_GRAPH_GRID2D) || (!ly.grid && fc->kind != IR_GRAPH_SEQUENCE))
-    return LFAIL(&ly, XY_E_SPEC, lp, "a %s layer runs over a %s graph, not this one", op,
-                 ly.grid ? "grid2d" : "sequence");
-  /* input and output */
-  json_t *in = json_object_get(l, "input"), *out = json_object_get(l, "output");
-  fe_path_key(p, lp, "input");
-  if (!in || !json_is_string(in))
-    return LFAIL(&ly, XY_E_SPEC, in ? p : lp, "%s needs \"input\": the name of a tensor", op);
-  ly.x = ir_find_tensor(m, json_string_value(in));
-  if (ly.x < 0)
-    return LFAIL(&ly, XY_E_SPEC, p, "unknown tensor '%.64s'", json_string_value(in));
-  const ir_shape *xs = &m->tensors[ly.x].shape;
-  int want = ly.grid ? 4 : 3;
-  if (xs->rank != want || xs->d[0] != m->batch)
-    return LFAIL(&ly, XY_E_SHAPE, p, "%s reads [batch, %s, dim], not a tensor of rank %d", op,
-                 ly.grid ? "rows, cols" : "length", xs->rank);
+  lay ly = {.grid = strcmp(op, "plstm2d") == 0};
+  int rc = lb_open(&ly.b, fc, l, lp, op, name, ly.grid);
+  if (rc)
+    return rc;
+  const ir_shape *xs = &fc->m->tensors[ly.b.x].shape;
   ly.B = xs->d[0];
   ly.X = xs->d[1];
   ly.Y = ly.grid ? xs->d[2] : 1;
-  ly.D = xs->d[want - 1];
+  ly.D = xs->d[xs->rank - 1];
   ly.P = ly.X * ly.Y;
-  const ir_graph *g = &m->graphs[0];
-  if ((ly.grid && (ly.X != g->rows || ly.Y != g->cols)) || (!ly.grid && ly.X != g->length))
-    return LFAIL(&ly, XY_E_SHAPE, p, "the input's positions do not match the graph");
-  fe_path_key(p, lp, "output");
-  if (!out || !json_is_string(out))
-    return LFAIL(&ly, XY_E_SPEC, out ? p : lp, "%s needs \"output\": a new tensor name", op);
-  if (ir_find_tensor(m, json_string_value(out)) >= 0)
-    return LFAIL(&ly, XY_E_SPEC, p, "tensor '%.64s' already exists", json_string_value(out));
-  ir_shape none = ir_shape_make(0, NULL);
-  ly.out_id = ir_add_tensor(m, json_string_value(out), &none, XY_F32, IR_VALUE);
-  if (ly.out_id < 0 || !set_pos(&ly, &m->tensors[ly.out_id].pos))
-    return nomem(&ly);
-  ly.prefix = "";
-  json_t *wp = json_object_get(l, "weights");
-  fe_path_key(p, lp, "weights");
-  if (wp && !json_is_string(wp))
-    return LFAIL(&ly, XY_E_SPEC, p, "must be a string: the prefix of the layer's weight names");
-  if (wp)
-    ly.prefix = json_string_value(wp);
-  if (!ir_add_weight_prefix(m, ly.prefix))
-    return nomem(&ly);
   default_opts(&ly);
-  int rc = read_opts(&ly);
-  if (rc)
+  if ((rc = read_opts(&ly)))
     return rc;
   rc = ly.grid ? expand_2d(&ly) : expand_1d(&ly);
-  if (!rc && m->tensors[ly.out_id].producer < 0)
+  if (!rc && fc->m->tensors[ly.b.out_id].producer < 0)
     rc = xy_fail(fc->err, XY_E_INTERNAL, "layer '%s' left its output unset", name);
   return rc;
 }
