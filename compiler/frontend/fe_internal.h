@@ -114,6 +114,9 @@ void fe_src_pos(const fe_src *src, const char *path, int *line, int *col);
 /* Parses JSON text (duplicate keys rejected); errors name file, line, column and path. */
 int fe_parse_json(const char *file, const char *text, size_t len, json_t **out, xy_error *err);
 
+/* Whether s is an identifier: [A-Za-z_][A-Za-z0-9_]* (names in specs). */
+bool fe_is_ident(const char *s);
+
 /* "an integer", "a string", ... for messages. */
 const char *fe_json_kind(const json_t *v);
 
@@ -148,8 +151,8 @@ int fe_apply_stage(json_t *root, const fe_src *src, const char *name, fe_changes
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
                      ir_dag *dag, xy_error *err);
 
-/* The full pLSTM layers (layers.c): a layer object of the spec expands into IR ops and
- * weight tensors added to m. */
+/* The full layers (layers.c: plstm2d, plstm1d; layer_memory.c: memory): a layer object of
+ * the spec expands into IR ops and weight tensors added to m. */
 typedef struct fe_layer_ctx {
   const fe_src *src;
   xy_error *err;

@@ -73,4 +73,9 @@ int lb_linear(fe_lb *lb, const char *what, int x, int w, int b, int64_t groups,
 int lb_norm(fe_lb *lb, const char *what, int x, int scale, ir_norm_attrs a, bool final,
             int *out);
 
+/* The memory layer (layer_memory.c; docs/layers.md): a Titans / TTT / TNT layer of
+ * memory_scan modules. */
+int fe_expand_memory_layer(fe_layer_ctx *fc, const json_t *l, const char *lp,
+                           const char *name);
+
 #endif /* XY_LAYER_BUILD_H */

@@ -93,7 +93,7 @@ static int get_int(spec_ctx *c, const json_t *obj, const char *path, const char 
   return XY_OK;
 }
 
-static bool is_ident(const char *s)
+bool fe_is_ident(const char *s)
 {
   for (size_t i = 0; s[i]; i++) {
     char ch = s[i];
@@ -106,7 +106,7 @@ static bool is_ident(const char *s)
 
 static int check_ident(spec_ctx *c, const char *s, const char *path, const char *what)
 {
-  if (!is_ident(s))
+  if (!fe_is_ident(s))
     return FAIL(c, XY_E_SPEC, path,
                 "'%.64s' is not a valid %s: use letters, digits and '_', not starting with a "
                 "digit", s, what);
@@ -500,7 +500,7 @@ static bool op_nameable(ir_opcode code)
 
 static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *code)
 {
-  const char *names[IR_OP_COUNT + 2];
+  const char *names[IR_OP_COUNT + 3];
   int n = 0;
   for (int i = 0; i < IR_OP_COUNT; i++) {
     const ir_op_info *info = ir_op_info_of((ir_opcode)i);
@@ -514,6 +514,7 @@ static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *c
   }
   names[n++] = "plstm1d";
   names[n++] = "plstm2d";
+  names[n++] = "memory";
   char *list = join_names(names, n);
   int rc = FAIL(c, XY_E_SPEC, path, "unknown op '%.64s'; expected one of: %s", name,
                 list ? list : "?");
