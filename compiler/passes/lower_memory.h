@@ -26,4 +26,39 @@ kir_expr *memory_act_grad(kir_builder *b, mem_act act, kir_expr *z);
 int memory_inputs(kir_builder *b, lower_ctx *lc, const ir_op *op, const memory_dims *d,
                   int *ids, kir_arg *args);
 
+/* ------------------------------------------------------------------ chunked form internals */
+
+enum {
+  MEMORY_QT = 16, /* query rows per block of the read */
+  MEMORY_ET = 64, /* tokens per error tile when reads do not look inside the chunk */
+};
+
+/* Whether a token's read depends on the other tokens of its chunk: every read but the
+ * chunk-start one (TTT reads inclusively). Without it no [C][C] matrix is needed, the
+ * chunk is taken a tile at a time, and any chunk size runs (TNT's global 2048). */
+bool memory_reads_within_chunk(const ir_memory_attrs *a);
+/* Tokens whose errors stay in local memory at once: the chunk, or a tile of it. */
+int64_t memory_error_rows(const ir_memory_attrs *a);
+
+/* Offsets in a chunk's coefficient block (-1: absent): RG [C][C], rb, rf [C] only when
+ * reads look inside the chunk; ge, se [C]; then b_end, f_end, m_end. */
+typedef struct coef_layout {
+  int64_t rg, rb, rf, ge, se, end, count;
+} coef_layout;
+
+typedef struct geometry {
+  int64_t B, L, H, DK, DV, C, NW;
+  int64_t shards, shard_len, chunks;  /* chunks: over the whole sequence */
+  coef_layout co;
+  int64_t NCO;
+} geometry;
+
+/* The group's shard: its first token s0 and end send (vars), from the shard index s. */
+void memory_shard_range(kir_builder *b, const geometry *g, int s, int *s0, int *send);
+/* Opens the loop over the shard's chunks; returns the var of the chunk's first token. */
+int memory_chunk_loop(kir_builder *b, const geometry *g, int s0, int send);
+/* The sequential kernel (lower_memory_chunks.c). */
+int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
+                         const memory_dims *d, int coef, int xbuf);
+
 #endif /* XY_LOWER_MEMORY_H */

@@ -1,0 +1,513 @@
+/*
+ * lower_memory_chunks.c: the sequential kernel of memory_scan's chunked form (spec tnt.md
+ * §2.3): one work-group per (head, batch element, shard) walks the shard's chunks. For a
+ * chunk of n tokens with anchor W (and momentum Mom):
+ *
+ *   e_j = 2c (W k_j + b - v_j)                                  errors at the anchor
+ *   y_i = rb_i W x_i + rf_i Mom x_i - sum_{j<=i} RG_ij (x_i . k_j + [bias]) e_j
+ *   W   = b_end W + f_end Mom - sum_j ge_j e_j k_j^T            (the bias: k_j -> 1)
+ *   Mom = m_end Mom - sum_j se_j e_j k_j^T
+ *
+ * with the coefficients of lower_memory_chunked.c. Chunk-start reads (no RG) take the
+ * chunk a tile of tokens at a time and accumulate the update in DW, DM.
+ *
+ * Layout, for speed: W, Mom and the tiles of keys and queries are [rows][KS] in local
+ * memory when they fit (each in priority order, else in global scratch). On GPUs the
+ * work-items of a warp read different rows at the same column, so KS = DK + 1 keeps the
+ * rows in different banks; on CPUs the dot products run on VC-lane vectors along DK
+ * (explicit vectors are what makes PoCL fast) and KS = DK.
+ */
+#include "lower_expr.h"
+#include "lower_memory.h"
+
+/* An array the kernel reads as [rows][KS]: local, or a slice of a global scratch buffer. */
+typedef struct placed {
+  int arr;   /* kernel array, -1 when absent */
+  int base;  /* var: the group's first element */
+} placed;
+
+typedef struct ck {
+  kir_builder *b;
+  const geometry *g;
+  const ir_memory_attrs *a;
+  int64_t DK, DV, KS, VC;
+  int bi, h;          /* vars */
+  placed W, M;
+  int KT, QT;         /* local tiles [rows][KS], or -1: read the inputs directly */
+  int k_in, x_in;     /* the key and query (or projected query) inputs */
+} ck;
+
+/* Index of element (r, c) of a [rows][KS] placed array. */
+static kir_expr *at(ck *k, const placed *p, kir_expr *r, kir_expr *c)
+{
+  kir_builder *b = k->b;
+  return ADD(V(p->base), ADD(MUL(r, I(k->KS)), c));
+}
+
+/* The bias of row r, stored after the DV rows. */
+static kir_expr *bias_at(ck *k, const placed *p, kir_expr *r)
+{
+  kir_builder *b = k->b;
+  return ADD(V(p->base), ADD(I(k->DV * k->KS), r));
+}
+
+/* Global element index of token t (a var), feature c, in a [B,L,H,D] input. */
+static kir_expr *row_at(ck *k, kir_expr *t, int64_t D, kir_expr *c)
+{
+  kir_builder *b = k->b;
+  return ADD(MUL(MAD(MAD(V(k->bi), k->g->L, t), k->g->H, V(k->h)), I(D)), c);
+}
+
+/* sum_c A[c] B[c] over the DK features, on VC-lane vectors when VC > 1. aidx and bidx give
+ * the index of feature c in arrays arr_a and arr_b. */
+typedef kir_expr *(*index_fn)(ck *k, void *ctx, kir_expr *c);
+
+static kir_expr *dot(ck *k, int arr_a, index_fn ia, void *ca, int arr_b, index_fn ib, void *cb,
+                     const char *name)
+{
+  kir_builder *b = k->b;
+  int acc = kb_let(b, name, KT_FLOAT, kx_splat(b, F(0), (int)k->VC));
+  int c = kb_for(b, "c", I(0), I(k->DK / k->VC));
+  kir_expr *c0 = MUL(V(c), I(k->VC));
+  kb_set(b, acc, ADD(V(acc), MUL(kx_vload(b, arr_a, ia(k, ca, c0), (int)k->VC),
+                                 kx_vload(b, arr_b, ib(k, cb, c0), (int)k->VC))));
+  kb_end(b);
+  return k->VC > 1 ? kx_hsum(b, V(acc)) : V(acc);
+}
+
+/* Row addressing contexts for dot(). */
+typedef struct rowref {
+  const placed *p;   /* a placed array, or NULL */
+  kir_expr *row;     /* its row (placed / tile) or the token (global input) */
+  int64_t D;
+} rowref;
+
+static kir_expr *placed_row(ck *k, void *ctx, kir_expr *c)
+{
+  rowref *r = ctx;
+  return at(k, r->p, r->row, c);
+}
+
+static kir_expr *tile_row(ck *k, void *ctx, kir_expr *c)
+{
+  rowref *r = ctx;
+  kir_builder *b = k->b;
+  return ADD(MUL(r->row, I(k->KS)), c);
+}
+
+static kir_expr *input_row(ck *k, void *ctx, kir_expr *c)
+{
+  rowref *r = ctx;
+  return row_at(k, r->row, r->D, c);
+}
+
+/* Copies rows [t, t + count) of a [B,L,H,DK] input into a [rows][KS] tile. */
+static void load_tile(ck *k, int tile, int input, int t, kir_expr *count)
+{
+  kir_builder *b = k->b;
+  int jc = kb_parfor(b, "jc", MUL(count, I(k->DK)));
+  int j = kb_let(b, "j", KT_INT, DIV(V(jc), I(k->DK))), c = kb_let(b, "c", KT_INT, REM(V(jc), I(k->DK)));
+  kb_store(b, tile, MAD(V(j), k->KS, V(c)), LD(input, row_at(k, ADD(V(t), V(j)), k->DK, V(c))));
+  kb_end(b);
+}
+
+/* The key or query row j of the chunk (tile row, or the input at token t + j). */
+static rowref key_row(ck *k, int t, kir_expr *j)
+{
+  kir_builder *b = k->b;
+  return k->KT >= 0 ? (rowref){NULL, j, k->DK} : (rowref){NULL, ADD(V(t), j), k->DK};
+}
+
+static int place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
+                 int64_t groups, bool local, kir_arg *args, int *n_args, placed *p)
+{
+  if (local) {
+    p->arr = kb_local(b, name, KT_FLOAT, count);
+    return XY_OK;
+  }
+  int buf = lower_temp(lc, lower_name(lc, op, name), groups * count);
+  if (buf < 0)
+    return XY_E_LIMIT;
+  p->arr = kb_global(b, name, KT_FLOAT, groups * count, false);
+  args[(*n_args)++] = (kir_arg){true, buf};
+  return XY_OK;
+}
+
+int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
+                         const memory_dims *d, int coef, int xbuf)
+{
+  const ir_memory_attrs *a = &op->attr.memory;
+  const mem_state_layout *lay = &d->state;
+  int64_t C = g->C, DK = g->DK, DV = g->DV, NW = g->NW, NCO = g->NCO, NS = lay->count;
+  int64_t qt = C < MEMORY_QT ? C : MEMORY_QT, ER = memory_error_rows(a);
+  int64_t groups_n = g->H * g->B * g->shards;
+  bool has_mom = lay->mom >= 0, bias = a->bias, intra = memory_reads_within_chunk(a);
+  bool tiled = !intra;
+  int64_t VC = 1;
+  if (lc->opt->device.is_cpu)
+    for (VC = lc->opt->lanes > 0 ? lc->opt->lanes : 16; VC > 1 && DK % VC != 0; VC /= 2)
+      ;
+  int64_t KS = VC > 1 ? DK : DK + 1, NP = DV * KS + (bias ? DV : 0);
+
+  /* Local memory: the error tile, scores and LayerNorm rows must fit; then W, the key
+   * tile, the query tile, Mom, DW, DM in that order, each where it fits. */
+  uint64_t budget = local_budget(lc->opt);
+  uint64_t used = 4u * (uint64_t)(ER * DV + (intra ? qt * C : 0) + (a->ln_residual ? qt * DV : 0));
+  if (used > budget)
+    return local_overflow(lc->err, lc->opt, op->name, "the chunked form's error tile", used,
+                          "use --form recurrent");
+  bool fits[6];
+  uint64_t want[6] = {4u * (uint64_t)NP, 4u * (uint64_t)(ER * KS), 4u * (uint64_t)(qt * KS),
+                      has_mom ? 4u * (uint64_t)NP : 0, tiled ? 4u * (uint64_t)NP : 0,
+                      tiled && has_mom ? 4u * (uint64_t)NP : 0};
+  for (int i = 0; i < 6; i++) {
+    fits[i] = want[i] > 0 && used + want[i] <= budget;
+    if (fits[i])
+      used += want[i];
+  }
+
+  kir_builder bb, *b = &bb;
+  kb_init(b, lc->k);
+  int kid = kb_kernel(b, lower_name(lc, op, "chunks"), (int)op->sched.wg, 2,
+                      "memory_scan chunked form: one head (group axis 0) and (batch, shard)\n"
+                      "(axis 1) walks its chunks: errors at the anchor, the dual-form read, the\n"
+                      "rank-n update of W (and Mom).");
+  kir_arg args[24];
+  int ids[IR_MAX_SLOTS];
+  int n_args = memory_inputs(b, lc, op, d, ids, args);
+  int cf = kb_global(b, "coef", KT_FLOAT, g->B * g->H * g->chunks * NCO, true);
+  args[n_args++] = (kir_arg){true, coef};
+  int xq = ids[MS_Q];
+  if (xbuf >= 0) {
+    xq = kb_global(b, "x", KT_FLOAT, g->B * g->L * g->H * DK, true);
+    args[n_args++] = (kir_arg){true, xbuf};
+  }
+  int y = kb_global(b, "y", KT_FLOAT, g->B * g->L * g->H * DV, false);
+  args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_Y)};
+  int sout = -1;
+  if (lower_out(lc, op, MS_STATE_OUT) >= 0) {
+    sout = kb_global(b, "state_out", KT_FLOAT, g->B * g->H * NS, false);
+    args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
+  }
+  ck k = {.b = b, .g = g, .a = a, .DK = DK, .DV = DV, .KS = KS, .VC = VC, .KT = -1, .QT = -1,
+          .W = {-1, -1}, .M = {-1, -1}, .k_in = ids[MS_K], .x_in = xq};
+  placed DW = {-1, -1}, DM = {-1, -1};
+  int rc = place(lc, op, b, "w", NP, groups_n, fits[0], args, &n_args, &k.W);
+  if (!rc && has_mom)
+    rc = place(lc, op, b, "mom", NP, groups_n, fits[3], args, &n_args, &k.M);
+  if (!rc && tiled)
+    rc = place(lc, op, b, "dw", NP, groups_n, fits[4], args, &n_args, &DW);
+  if (!rc && tiled && has_mom)
+    rc = place(lc, op, b, "dm", NP, groups_n, fits[5], args, &n_args, &DM);
+  if (rc)
+    return rc;
+  if (fits[1])
+    k.KT = kb_local(b, "kt", KT_FLOAT, ER * KS);
+  if (fits[2])
+    k.QT = kb_local(b, "qt", KT_FLOAT, qt * KS);
+  int E = kb_local(b, "e", KT_FLOAT, ER * DV);
+  int SC = intra ? kb_local(b, "sc", KT_FLOAT, qt * C) : -1;
+  int OY = a->ln_residual ? kb_local(b, "oy", KT_FLOAT, qt * DV) : -1;
+
+  k.h = kb_let(b, "h", KT_INT, GID(0));
+  k.bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
+  int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
+  int grp = kb_let(b, "grp", KT_INT, MAD(MAD(V(k.bi), g->H, V(k.h)), g->shards, V(s)));
+  placed *all[4] = {&k.W, &k.M, &DW, &DM};
+  bool loc[4] = {fits[0], fits[3], fits[4], fits[5]};
+  static const char *bases[4] = {"wb", "mb", "dwb", "dmb"};
+  for (int i = 0; i < 4; i++)
+    if (all[i]->arr >= 0)
+      all[i]->base = kb_let(b, bases[i], KT_INT, loc[i] ? I(0) : MUL(V(grp), I(NP)));
+  int s0, send;
+  memory_shard_range(b, g, s, &s0, &send);
+  int last_shard = kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L)));
+  /* Counts as variables: parfors then render as strided loops; as `if (lid < n)` blocks in
+   * a larger group, PoCL 3.1 lost this kernel's state update (DK = DV = 3, 16 items). */
+  int np = kb_let(b, "np", KT_INT, I(NP)), dvk = kb_let(b, "dvk", KT_INT, I(DV * DK / VC));
+  int dv = kb_let(b, "dv", KT_INT, I(DV));
+  int winit = ids[MS_WINIT], gamma = ids[MS_GAMMA], beta = ids[MS_BETA];
+  kir_expr *sbase = MUL(MAD(V(k.bi), g->H, V(k.h)), I(NS)); /* this (b, h)'s state_out row */
+
+  /* Element e of the padded layout [DV][KS] + bias as (r, c); c >= DK is padding. */
+  kb_comment(b, "the shard starts from W_init, Mom = 0");
+  int e = kb_parfor(b, "e", V(np));
+  {
+    kir_expr *in_w = LT(V(e), I(DV * KS));
+    int r = kb_let(b, "r", KT_INT, SEL(in_w, DIV(V(e), I(KS)), SUB(V(e), I(DV * KS))));
+    int c = kb_let(b, "c", KT_INT, SEL(in_w, REM(V(e), I(KS)), I(0)));
+    kir_expr *src = SEL(LT(V(e), I(DV * KS)), MAD(V(r), DK, V(c)), ADD(I(DV * DK), V(r)));
+    kir_expr *real = kx_bin(b, KB_OR, kx_bin(b, KB_GE, V(e), I(DV * KS)), LT(V(c), I(DK)));
+    int w0 = kb_let(b, "w0", KT_FLOAT, F(0));
+    if (winit >= 0) {
+      kb_if(b, real);
+      kb_set(b, w0, LD(winit, MAD(V(k.h), NW, src)));
+      kb_end(b);
+    }
+    kb_store(b, k.W.arr, ADD(V(k.W.base), V(e)), V(w0));
+    if (has_mom)
+      kb_store(b, k.M.arr, ADD(V(k.M.base), V(e)), F(0));
+  }
+  kb_end(b);
+
+  int t0 = memory_chunk_loop(b, g, s0, send);
+  int n = kb_let(b, "n", KT_INT, MIN(I(C), SUB(V(send), V(t0))));
+  int cb = kb_let(b, "cb", KT_INT, MUL(MAD(MAD(V(k.bi), g->H, V(k.h)), g->chunks, DIV(V(t0), I(C))),
+                                       I(NCO)));
+  const coef_layout *co = &g->co;
+  if (sout >= 0) {
+    kb_comment(b, "the final state's anchor is the last chunk's starting W");
+    e = kb_parfor(b, "e", I(NW));
+    kb_if(b, kx_bin(b, KB_EQ, ADD(V(t0), V(n)), I(g->L)));
+    kir_expr *in_w = LT(V(e), I(DV * DK));
+    kir_expr *src = SEL(in_w, at(&k, &k.W, DIV(V(e), I(DK)), REM(V(e), I(DK))),
+                        bias_at(&k, &k.W, SEL(in_w, I(0), SUB(V(e), I(DV * DK)))));
+    kb_store(b, sout, ADD(sbase, ADD(I(lay->anchor), V(e))), LD(k.W.arr, src));
+    kb_end(b);
+    kb_end(b);
+  }
+
+  int t1 = t0, m = n, jo = -1; /* the error tile: tokens [t1, t1 + m), jo into the chunk */
+  if (tiled) {
+    kb_comment(b, "no read looks inside the chunk: its errors go a tile at a time, the update accumulates");
+    e = kb_parfor(b, "e", V(np));
+    kb_store(b, DW.arr, ADD(V(DW.base), V(e)), F(0));
+    if (has_mom)
+      kb_store(b, DM.arr, ADD(V(DM.base), V(e)), F(0));
+    kb_end(b);
+    int tile = kb_for(b, "tile", I(0), DIV(ADD(V(n), I(ER - 1)), I(ER)));
+    jo = kb_let(b, "jo", KT_INT, MUL(V(tile), I(ER)));
+    t1 = kb_let(b, "t1", KT_INT, ADD(V(t0), V(jo)));
+    m = kb_let(b, "m", KT_INT, MIN(I(ER), SUB(V(n), V(jo))));
+  }
+  if (k.KT >= 0)
+    load_tile(&k, k.KT, k.k_in, t1, V(m));
+
+  kb_comment(b, "errors at the anchor: e_j = 2c (W k_j + b - v_j)");
+  double two_c = 2.0 * a->loss_scale;
+  int jr = kb_parfor(b, "jr", MUL(V(m), I(DV)));
+  int j = kb_let(b, "j", KT_INT, DIV(V(jr), I(DV))), r = kb_let(b, "r", KT_INT, REM(V(jr), I(DV)));
+  {
+    rowref wr = {&k.W, V(r), DK}, kr = key_row(&k, t1, V(j));
+    kir_expr *dp = dot(&k, k.W.arr, placed_row, &wr, k.KT >= 0 ? k.KT : k.k_in,
+                       k.KT >= 0 ? tile_row : input_row, &kr, "acc");
+    int o = kb_let(b, "o", KT_FLOAT, bias ? ADD(dp, LD(k.W.arr, bias_at(&k, &k.W, V(r)))) : dp);
+    kb_store(b, E, V(jr), a->ln_residual ? V(o)
+                                         : MUL(F(two_c), SUB(V(o), LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DV, V(r))))));
+  }
+  kb_end(b);
+  if (a->ln_residual) {
+    /* through x + gamma LN(o) + beta (spec §1.1), one work-item per token */
+    j = kb_parfor(b, "j", V(m));
+    int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
+    r = kb_for(b, "r", I(0), I(DV));
+    kb_set(b, mean, ADD(V(mean), LD(E, MAD(V(j), DV, V(r)))));
+    kb_end(b);
+    kb_set(b, mean, DIV(V(mean), F(DV)));
+    r = kb_for(b, "r", I(0), I(DV));
+    int dl = kb_let(b, "dl", KT_FLOAT, SUB(LD(E, MAD(V(j), DV, V(r))), V(mean)));
+    kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
+    kb_end(b);
+    int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(a->ln_eps)), NULL, NULL));
+    int su = kb_let(b, "su", KT_FLOAT, F(0)), sux = kb_let(b, "sux", KT_FLOAT, F(0));
+    for (int pass = 0; pass < 2; pass++) {
+      r = kb_for(b, "r", I(0), I(DV));
+      int xh = kb_let(b, "xh", KT_FLOAT, DIV(SUB(LD(E, MAD(V(j), DV, V(r))), V(mean)), V(sd)));
+      int gm = kb_let(b, "gm", KT_FLOAT, LD(gamma, MAD(V(k.h), DV, V(r))));
+      kir_expr *kv = LD(ids[MS_K], row_at(&k, ADD(V(t1), V(j)), DK, V(r)));
+      int u = kb_let(b, "u", KT_FLOAT,
+                     MUL(MUL(F(two_c), SUB(ADD(ADD(kv, MUL(V(gm), V(xh))), LD(beta, MAD(V(k.h), DV, V(r)))),
+                                           LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DV, V(r))))), V(gm)));
+      if (pass == 0) {
+        kb_set(b, su, ADD(V(su), V(u)));
+        kb_set(b, sux, ADD(V(sux), MUL(V(u), V(xh))));
+      } else {
+        kb_store(b, E, MAD(V(j), DV, V(r)),
+                 DIV(SUB(SUB(MUL(F(DV), V(u)), V(su)), MUL(V(xh), V(sux))), MUL(F(DV), V(sd))));
+      }
+      kb_end(b);
+    }
+    kb_end(b);
+  }
+
+  kb_comment(b, "the read, QT query rows at a time: y_i = rb_i W x_i + rf_i Mom x_i - sum_j RG_ij (x_i.k_j) e_j");
+  int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(m), I(qt - 1)), I(qt)));
+  int ib = kb_let(b, "ib", KT_INT, MUL(V(i0), I(qt)));
+  int nq = kb_let(b, "nq", KT_INT, MIN(I(qt), SUB(V(m), V(ib))));
+  int tq = kb_let(b, "tq", KT_INT, ADD(V(t1), V(ib))); /* the block's first token */
+  if (k.QT >= 0)
+    load_tile(&k, k.QT, k.x_in, tq, V(nq));
+  if (intra) {
+    int ij = kb_parfor(b, "ij", MUL(V(nq), V(n)));
+    int ii = kb_let(b, "ii", KT_INT, DIV(V(ij), V(n)));
+    int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
+    j = kb_let(b, "j", KT_INT, REM(V(ij), V(n)));
+    int val = kb_let(b, "val", KT_FLOAT, F(0));
+    kb_if(b, kx_bin(b, KB_LE, V(j), V(i)));
+    {
+      rowref qr = k.QT >= 0 ? (rowref){NULL, V(ii), DK} : (rowref){NULL, ADD(V(tq), V(ii)), DK};
+      rowref kr = key_row(&k, t1, V(j));
+      kir_expr *dp = dot(&k, k.QT >= 0 ? k.QT : k.x_in, k.QT >= 0 ? tile_row : input_row, &qr,
+                         k.KT >= 0 ? k.KT : k.k_in, k.KT >= 0 ? tile_row : input_row, &kr, "dp");
+      kb_set(b, val, MUL(bias ? ADD(dp, F(1)) : dp, LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
+    }
+    kb_end(b);
+    kb_store(b, SC, MAD(V(ii), C, V(j)), V(val));
+    kb_end(b);
+  }
+  int ir = kb_parfor(b, "ir", MUL(V(nq), I(DV)));
+  int ii = kb_let(b, "ii", KT_INT, DIV(V(ir), I(DV)));
+  int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
+  r = kb_let(b, "r", KT_INT, REM(V(ir), I(DV)));
+  int yv;
+  {
+    rowref qr = k.QT >= 0 ? (rowref){NULL, V(ii), DK} : (rowref){NULL, ADD(V(tq), V(ii)), DK};
+    index_fn qf = k.QT >= 0 ? tile_row : input_row;
+    int qa = k.QT >= 0 ? k.QT : k.x_in;
+    rowref wr = {&k.W, V(r), DK};
+    kir_expr *wx = dot(&k, k.W.arr, placed_row, &wr, qa, qf, &qr, "wx");
+    if (bias)
+      wx = ADD(wx, LD(k.W.arr, bias_at(&k, &k.W, V(r))));
+    yv = kb_let(b, "yv", KT_FLOAT, intra ? MUL(LD(cf, ADD(V(cb), ADD(I(co->rb), V(i)))), wx) : wx);
+    if (has_mom && intra && !a->ttt_lr) {
+      rowref mr = {&k.M, V(r), DK};
+      kir_expr *mx = dot(&k, k.M.arr, placed_row, &mr, qa, qf, &qr, "mx");
+      if (bias)
+        mx = ADD(mx, LD(k.M.arr, bias_at(&k, &k.M, V(r))));
+      kb_set(b, yv, ADD(V(yv), MUL(LD(cf, ADD(V(cb), ADD(I(co->rf), V(i)))), mx)));
+    }
+  }
+  if (intra) {
+    j = kb_for(b, "j", I(0), ADD(V(i), I(1)));
+    kb_set(b, yv, SUB(V(yv), MUL(LD(SC, MAD(V(ii), C, V(j))), LD(E, MAD(V(j), DV, V(r))))));
+    kb_end(b);
+  }
+  int qrow = kb_let(b, "qrow", KT_INT, ADD(V(tq), V(ii)));
+  if (a->ln_residual)
+    kb_store(b, OY, V(ir), V(yv));
+  else
+    kb_store(b, y, row_at(&k, V(qrow), DV, V(r)), V(yv));
+  kb_end(b);
+  if (a->ln_residual) {
+    ii = kb_parfor(b, "ii", V(nq));
+    qrow = kb_let(b, "qrow", KT_INT, ADD(V(tq), V(ii)));
+    int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
+    r = kb_for(b, "r", I(0), I(DV));
+    kb_set(b, mean, ADD(V(mean), LD(OY, MAD(V(ii), DV, V(r)))));
+    kb_end(b);
+    kb_set(b, mean, DIV(V(mean), F(DV)));
+    r = kb_for(b, "r", I(0), I(DV));
+    int dl = kb_let(b, "dl", KT_FLOAT, SUB(LD(OY, MAD(V(ii), DV, V(r))), V(mean)));
+    kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
+    kb_end(b);
+    int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(a->ln_eps)), NULL, NULL));
+    r = kb_for(b, "r", I(0), I(DV));
+    kir_expr *xh = DIV(SUB(LD(OY, MAD(V(ii), DV, V(r))), V(mean)), V(sd));
+    kb_store(b, y, row_at(&k, V(qrow), DV, V(r)),
+             ADD(ADD(LD(xq, row_at(&k, V(qrow), DK, V(r))), MUL(LD(gamma, MAD(V(k.h), DV, V(r))), xh)),
+                 LD(beta, MAD(V(k.h), DV, V(r)))));
+    kb_end(b);
+    kb_end(b);
+  }
+  kb_end(b); /* the query blocks */
+
+  /* The rank-m update, VC features of one row per work-item; the bias rows after. Direct
+   * when reads look inside the chunk (one tile), accumulated in DW, DM otherwise. */
+  kb_comment(b, intra ? "the update: W = b_end W + f_end Mom - sum_j ge_j e_j k_j^T, Mom = m_end Mom - sum_j se_j e_j k_j^T"
+                      : "the tile's share of the update: DW += sum_j ge_j e_j k_j^T, DM += sum_j se_j e_j k_j^T");
+  for (int part = 0; part < (bias ? 2 : 1); part++) {
+    bool is_bias = part == 1;
+    int lanes = is_bias ? 1 : (int)VC;
+    e = kb_parfor(b, "e", V(is_bias ? dv : dvk));
+    r = kb_let(b, "r", KT_INT, is_bias ? V(e) : DIV(V(e), I(DK / VC)));
+    int c = kb_let(b, "c", KT_INT, is_bias ? I(0) : MUL(REM(V(e), I(DK / VC)), I(VC)));
+    int sg = kb_let(b, "sg", KT_FLOAT, kx_splat(b, F(0), lanes));
+    int ss = has_mom ? kb_let(b, "ss", KT_FLOAT, kx_splat(b, F(0), lanes)) : -1;
+    j = kb_for(b, "j", I(0), V(m));
+    kir_expr *in;
+    if (is_bias)
+      in = F(1);
+    else if (k.KT >= 0)
+      in = kx_vload(b, k.KT, MAD(V(j), KS, V(c)), lanes);
+    else
+      in = kx_vload(b, k.k_in, row_at(&k, ADD(V(t1), V(j)), DK, V(c)), lanes);
+    int ek = kb_let(b, "ek", KT_FLOAT, MUL(kx_splat(b, LD(E, MAD(V(j), DV, V(r))), lanes), in));
+    kir_expr *jc = jo >= 0 ? ADD(V(jo), V(j)) : V(j); /* the token's place in its chunk */
+    kb_set(b, sg, ADD(V(sg), MUL(kx_splat(b, LD(cf, ADD(V(cb), ADD(I(co->ge), jc))), lanes), V(ek))));
+    if (ss >= 0)
+      kb_set(b, ss, ADD(V(ss), MUL(kx_splat(b, LD(cf, ADD(V(cb), ADD(I(co->se), jo >= 0 ? ADD(V(jo), V(j)) : V(j)))), lanes),
+                                   V(ek))));
+    kb_end(b);
+    placed *pw = &k.W, *pm = &k.M;
+    kir_expr *wi = is_bias ? bias_at(&k, &k.W, V(r)) : at(&k, &k.W, V(r), V(c));
+    if (tiled) {
+      kir_expr *di = is_bias ? bias_at(&k, &DW, V(r)) : at(&k, &DW, V(r), V(c));
+      kb_store(b, DW.arr, di, ADD(kx_vload(b, DW.arr, di, lanes), V(sg)));
+      if (ss >= 0) {
+        kir_expr *mi = is_bias ? bias_at(&k, &DM, V(r)) : at(&k, &DM, V(r), V(c));
+        kb_store(b, DM.arr, mi, ADD(kx_vload(b, DM.arr, mi, lanes), V(ss)));
+      }
+    } else {
+      int wv = kb_let(b, "wv", KT_FLOAT, MUL(kx_splat(b, LD(cf, ADD(V(cb), I(co->end))), lanes),
+                                               kx_vload(b, pw->arr, wi, lanes)));
+      if (has_mom) {
+        kir_expr *mi = is_bias ? bias_at(&k, pm, V(r)) : at(&k, pm, V(r), V(c));
+        int mv = kb_let(b, "mv", KT_FLOAT, kx_vload(b, pm->arr, mi, lanes));
+        if (!a->ttt_lr)
+          kb_set(b, wv, ADD(V(wv), MUL(kx_splat(b, LD(cf, ADD(V(cb), I(co->end + 1))), lanes), V(mv))));
+        kb_store(b, pm->arr, is_bias ? bias_at(&k, pm, V(r)) : at(&k, pm, V(r), V(c)),
+                 SUB(MUL(kx_splat(b, LD(cf, ADD(V(cb), I(co->end + 2))), lanes), V(mv)), V(ss)));
+      }
+      kb_store(b, pw->arr, is_bias ? bias_at(&k, pw, V(r)) : at(&k, pw, V(r), V(c)), SUB(V(wv), V(sg)));
+    }
+    kb_end(b);
+  }
+  if (tiled) {
+    kb_end(b); /* the tile loop */
+    kb_comment(b, "the update: W = b_end W + f_end Mom - DW, Mom = m_end Mom - DM");
+    e = kb_parfor(b, "e", V(np));
+    kir_expr *wi = ADD(V(k.W.base), V(e));
+    int wv = kb_let(b, "wv", KT_FLOAT, MUL(LD(cf, ADD(V(cb), I(co->end))), LD(k.W.arr, wi)));
+    if (has_mom) {
+      kir_expr *mi = ADD(V(k.M.base), V(e));
+      int mv = kb_let(b, "mv", KT_FLOAT, LD(k.M.arr, mi));
+      kb_set(b, wv, ADD(V(wv), MUL(LD(cf, ADD(V(cb), I(co->end + 1))), V(mv))));
+      kb_store(b, k.M.arr, ADD(V(k.M.base), V(e)),
+               SUB(MUL(LD(cf, ADD(V(cb), I(co->end + 2))), V(mv)), LD(DM.arr, ADD(V(DM.base), V(e)))));
+    }
+    kb_store(b, k.W.arr, ADD(V(k.W.base), V(e)), SUB(V(wv), LD(DW.arr, ADD(V(DW.base), V(e)))));
+    kb_end(b);
+  }
+  kb_end(b); /* the chunk loop */
+
+  if (sout >= 0) {
+    kb_comment(b, "the final state: W, Mom and the phase (the anchor and P are written above)");
+    e = kb_parfor(b, "e", I(NW));
+    kb_if(b, V(last_shard));
+    kir_expr *in_w = LT(V(e), I(DV * DK));
+    int rr = kb_let(b, "r", KT_INT, SEL(in_w, DIV(V(e), I(DK)), SUB(V(e), I(DV * DK))));
+    int cc = kb_let(b, "c", KT_INT, SEL(in_w, REM(V(e), I(DK)), I(0)));
+    kir_expr *src = SEL(LT(V(e), I(DV * DK)), at(&k, &k.W, V(rr), V(cc)), bias_at(&k, &k.W, V(rr)));
+    kb_store(b, sout, ADD(sbase, ADD(I(lay->w), V(e))), LD(k.W.arr, src));
+    if (has_mom) {
+      kir_expr *msrc = SEL(LT(V(e), I(DV * DK)), at(&k, &k.M, V(rr), V(cc)), bias_at(&k, &k.M, V(rr)));
+      kb_store(b, sout, ADD(sbase, ADD(I(lay->mom), V(e))), LD(k.M.arr, msrc));
+    }
+    kb_if(b, kx_bin(b, KB_EQ, V(e), I(0)));
+    int64_t period = a->reset > 0 ? a->reset : a->chunk;
+    kb_store(b, sout, ADD(sbase, I(lay->phase)), F((double)(g->L % period)));
+    kb_end(b);
+    kb_end(b);
+    kb_end(b);
+  }
+  if ((rc = kb_finish(b, lc->err)))
+    return rc;
+  double BHL = (double)(g->B * g->H * g->L);
+  double flops = BHL * (double)(2 * DV * DK * (has_mom && intra ? 3 : 2) + 2 * NW * (has_mom ? 2 : 1) +
+                                (intra ? C * (DK + DV) : 0));
+  double bytes = 4.0 * BHL * (double)(2 * DK + 2 * DV) + 4.0 * (double)(g->B * g->H * g->chunks * NCO);
+  int64_t groups[3] = {g->H, g->B * g->shards, 1};
+  if (kir_add_launch(lc->k, kid, groups, args, n_args, flops, bytes) < 0)
+    return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
+  return XY_OK;
+}
