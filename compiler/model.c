@@ -40,6 +40,18 @@ const char *xy_model_name(const xy_model *model)
   return model->m->name;
 }
 
+int64_t xy_model_positions(const xy_model *model)
+{
+  const ir_module *m = model->m;
+  if (m->n_graphs < 1)
+    return 0;
+  const ir_graph *g = &m->graphs[0];
+  int64_t per = g->kind == IR_GRAPH_SEQUENCE ? g->length
+                : g->kind == IR_GRAPH_GRID2D ? g->rows * g->cols
+                                             : g->dag.n_nodes;
+  return m->batch * per;
+}
+
 size_t xy_model_num_inputs(const xy_model *model)
 {
   return (size_t)model->m->n_inputs;

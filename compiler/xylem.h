@@ -84,6 +84,9 @@ int xy_model_load(const char *spec_path, const xy_load_options *opt, xy_model **
                   xy_error *err);
 void xy_model_free(xy_model *model);
 const char *xy_model_name(const xy_model *model);
+/* Positions one run processes: batch x (sequence length, grid cells or DAG nodes); the
+ * unit of throughput (tokens/s for sequences). */
+int64_t xy_model_positions(const xy_model *model);
 
 /* F16 and BF16 are read (weights files hold them) and converted to F32 or F64. */
 typedef enum xy_dtype { XY_F32, XY_F64, XY_I32, XY_I64, XY_F16, XY_BF16 } xy_dtype;

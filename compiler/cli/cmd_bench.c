@@ -124,17 +124,23 @@ static int bench_form(const cli_opts *o, const xy_model *model, const char *form
     }
     const char *forms = xy_program_forms(ex.prog);
     if (o->json) {
-      printf("%s    {\"form\": \"%s\", \"total_ms\": %.6f, \"gflops\": %.4f, \"gbs\": %.4f, \"steps\": [",
+      int64_t pos = xy_model_positions(model);
+      printf("%s    {\"form\": \"%s\", \"total_ms\": %.6f, \"gflops\": %.4f, \"gbs\": %.4f, "
+             "\"positions_per_s\": %.6g, \"steps\": [",
              *first ? "" : ",\n", forms, total, total > 0 ? flops / total * 1e-6 : 0.0,
-             total > 0 ? bytes / total * 1e-6 : 0.0);
+             total > 0 ? bytes / total * 1e-6 : 0.0, total > 0 ? (double)pos / total * 1e3 : 0.0);
       for (uint32_t s = 0; s < n; s++)
         printf("%s\n      {\"kernel\": \"%s\", \"median_ms\": %.6f, \"flops\": %.0f, \"bytes\": %.0f}",
                s ? "," : "", plan->steps[s].kernel, step[s], plan->steps[s].flops,
                plan->steps[s].bytes);
       printf("\n    ]}");
     } else {
-      printf("\n%s: %.4f ms per run (kernels), %.2f GFLOP/s, %.2f GB/s\n", forms, total,
+      printf("\n%s: %.4f ms per run (kernels), %.2f GFLOP/s, %.2f GB/s", forms, total,
              total > 0 ? flops / total * 1e-6 : 0.0, total > 0 ? bytes / total * 1e-6 : 0.0);
+      int64_t pos = xy_model_positions(model);
+      if (pos > 0 && total > 0)
+        printf(", %.4g positions/s", (double)pos / total * 1e3);
+      printf("\n");
       printf("  %-4s %-28s %11s %10s %6s %10s %6s\n", "step", "kernel", "median ms", "GFLOP/s",
              "%fma", "GB/s", "%copy");
       /* Per-level launches of one kernel are summed so that long plans stay readable. */
