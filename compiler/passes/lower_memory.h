@@ -8,8 +8,8 @@
 
 /* The token loop of spec §7.1-§7.2 as a kernel: one work-group per (head, batch element). */
 int lower_memory_recurrent(lower_ctx *lc, const ir_op *op);
-/* The chunked form of spec §2.3 / §5.4 for linear memories: gate coefficients for every
- * chunk up front, then one sequential loop over chunks per (head, batch element, shard). */
+/* The chunked form of spec §2.3 / §5.4: gate coefficients for every chunk up front, then
+ * one sequential loop over chunks per (head, batch element, shard). */
 int lower_memory_chunked(lower_ctx *lc, const ir_op *op);
 
 /* NULL when the chunked form can run op, else why not ("needs a linear memory"). */
@@ -57,8 +57,11 @@ typedef struct geometry {
 void memory_shard_range(kir_builder *b, const geometry *g, int s, int *s0, int *send);
 /* Opens the loop over the shard's chunks; returns the var of the chunk's first token. */
 int memory_chunk_loop(kir_builder *b, const geometry *g, int s0, int send);
-/* The sequential kernel (lower_memory_chunks.c). */
+/* The sequential kernels: linear memories (lower_memory_chunks.c), MLP memories
+ * (lower_memory_mlp.c). */
 int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                          const memory_dims *d, int coef, int xbuf);
+int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
+                             const memory_dims *d, int coef, int xbuf);
 
 #endif /* XY_LOWER_MEMORY_H */

@@ -55,15 +55,13 @@ const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_o
                                        const memory_dims *d)
 {
   const ir_memory_attrs *a = &op->attr.memory;
-  if (a->hidden > 0)
-    return "needs a linear memory (MLP memories run the token loop)";
   if (op->in[MS_STATE] >= 0)
     return "takes no state_in (a streaming call's chunks start at a phase known only at run "
            "time)";
   if (a->chunk > 64 && memory_reads_within_chunk(a))
     return "needs chunk <= 64 unless it reads at chunk starts (a chunk's errors and scores "
            "stay in local memory)";
-  if (tile_bytes(a, d) > local_budget(opt))
+  if (a->hidden == 0 && tile_bytes(a, d) > local_budget(opt))
     return "needs more local memory for a chunk's errors and scores than the device has";
   return NULL;
 }
@@ -379,5 +377,7 @@ int lower_memory_chunked(lower_ctx *lc, const ir_op *op)
     return rc;
   if (xbuf >= 0 && (rc = qkproj_kernel(lc, op, &g, xbuf)))
     return rc;
+  if (a->hidden > 0)
+    return memory_mlp_chunks_kernel(lc, op, &g, &md, coef, xbuf);
   return memory_chunks_kernel(lc, op, &g, &md, coef, xbuf);
 }

@@ -280,7 +280,7 @@ static ir_module *memory_module(const mspec *s, int *slot_input)
 static bool chunked_applies(const mspec *s)
 {
   bool chunk_start = s->a.read == MEM_READ_CHUNK_START && !s->a.ttt_lr;
-  return s->a.hidden == 0 && !s->state_in && (s->a.chunk <= 64 || chunk_start);
+  return !s->state_in && (s->a.chunk <= 64 || chunk_start);
 }
 
 /* Compiles the model in every form that applies, for OpenCL (the detected device and the
@@ -682,7 +682,7 @@ static ir_memory_attrs titans(int64_t chunk)
 static void differential(void **state)
 {
   (void)state;
-  dcase cases[32];
+  dcase cases[40];
   int n = 0;
   static const int64_t chunks[] = {1, 2, 4, 8, 16, 64};
   for (size_t i = 0; i < XY_ARRAY_LEN(chunks); i++) /* L = 100 is ragged from chunk 8 */
@@ -707,6 +707,9 @@ static void differential(void **state)
     {"DK=DV=64, chunk 64, L=200", {1, 200, 2, 64, 64, titans(64), false, false, false}, GATES_RANDOM},
     {"chunk_start read, chunk 128 (error tiles), L=300", {1, 300, 2, 16, 8, titans(128), false, false, true}, GATES_RANDOM},
     {"TNT global: chunk 256, chunk_start, plain GD, bias, L=600", {1, 600, 2, 8, 8, titans(256), false, false, false}, GATES_RANDOM},
+    {"MLP hidden 32, chunk_start, chunk 128 (tiles), plain GD", {1, 300, 2, 8, 8, titans(128), false, false, true}, GATES_RANDOM},
+    {"TTT-MLP: ln_residual, bias, lr matrix, hidden 16, chunk 8", {1, 37, 2, 8, 8, titans(8), false, false, false}, GATES_RANDOM},
+    {"MLP DK=DV=64 hidden 256 (state in global memory), chunk 16", {1, 40, 2, 64, 64, titans(16), false, false, false}, GATES_RANDOM},
     {"degenerate: eta = 0 (decayed plain GD)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ETA0},
     {"degenerate: alpha = 0 (pure momentum)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA0},
     {"degenerate: alpha = 1 (wiped every token)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA1},
@@ -733,6 +736,12 @@ static void differential(void **state)
   more[k++].s.a.read = MEM_READ_CHUNK_START;
   more[k].s.a.read = MEM_READ_CHUNK_START, more[k].s.a.bias = true;
   more[k].s.a.momentum = more[k].s.a.decay = false, k++;
+  more[k].s.a.hidden = 32, more[k].s.a.read = MEM_READ_CHUNK_START;
+  more[k].s.a.momentum = more[k].s.a.decay = false, k++;
+  more[k].s.a.hidden = 16, more[k].s.a.ln_residual = more[k].s.a.bias = more[k].s.a.ttt_lr = true;
+  more[k].s.a.momentum = more[k].s.a.decay = false, more[k].s.a.loss_scale = 0.5;
+  more[k].s.a.ttt_base = 0.1, more[k++].s.a.ttt_div = 8.0;
+  more[k++].s.a.hidden = 256;
   for (size_t i = 0; i < XY_ARRAY_LEN(more); i++)
     cases[n++] = more[i];
   for (int i = 0; i < n; i++) {
