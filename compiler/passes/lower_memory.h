@@ -57,6 +57,38 @@ typedef struct geometry {
 void memory_shard_range(kir_builder *b, const geometry *g, int s, int *s0, int *send);
 /* Opens the loop over the shard's chunks; returns the var of the chunk's first token. */
 int memory_chunk_loop(kir_builder *b, const geometry *g, int s0, int send);
+/* sum_c a[base_a + c] b[base_b + c] over c < n (a multiple of VC), on VC-lane vectors when
+ * VC > 1 (rows contiguous along c). */
+kir_expr *memory_dot(kir_builder *b, int64_t VC, int arr_a, kir_expr *base_a, int arr_b,
+                     kir_expr *base_b, int64_t n, const char *name);
+/* Lanes for dot products along n features: wide vectors on CPUs (explicit vectors are what
+ * makes PoCL fast), 1 elsewhere (GPU work-items read rows in parallel). */
+int64_t memory_vector_width(const xy_compile_options *opt, int64_t n);
+
+/* What both sequential kernels declare: the op's inputs, the coefficients, the queries
+ * (projected or not), y and state_out; and their group's indices. */
+typedef struct chunk_io {
+  const geometry *g;
+  const ir_memory_attrs *a;
+  int ids[IR_MAX_SLOTS];   /* kernel arrays of the op's inputs (-1: absent) */
+  int cf, xq, y, sout;     /* coefficients, queries, y, state_out (-1: absent) */
+  int h, bi, s, grp;       /* vars: head, batch element, shard, the group's index */
+} chunk_io;
+
+/* Declares the kernel parameters and fills args; returns their number. */
+int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geometry *g,
+                    const memory_dims *d, int coef, int xbuf, chunk_io *io, kir_arg *args);
+/* The group's head, batch element, shard and index vars. */
+void memory_chunk_group(kir_builder *b, chunk_io *io);
+/* Element index of token t (an expression), feature c of a [B,L,H,D] input of the group. */
+kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c);
+/* TTT's wrapper x + gamma LN(o) + beta (spec §1.1), one work-item per row of O [rows][DV]
+ * (array O at base var, -1: none): the backward in place (raw outputs of the keys of
+ * tokens t1.. to errors), and the read into y for the queries of tokens tq... */
+void memory_ln_backward(kir_builder *b, const chunk_io *io, int O, int base, kir_expr *rows,
+                        int t1);
+void memory_ln_read(kir_builder *b, const chunk_io *io, int O, int base, kir_expr *rows, int tq);
+
 /* The sequential kernels: linear memories (lower_memory_chunks.c), MLP memories
  * (lower_memory_mlp.c). */
 int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,

@@ -205,8 +205,8 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
     return rc;
   int64_t groups[3] = {g->H, g->B, g->chunks};
   double bytes = 4.0 * (double)(g->B * g->H) * (double)(g->chunks * NCO + 3 * g->L);
-  if (kir_add_launch(lc->k, kid, groups, args, n_args, 2.0 * (double)(g->B * g->H * g->L * C),
-                     bytes) < 0)
+  double flops = 2.0 * (double)(g->B * g->H * g->L) * (double)(intra ? C : 3);
+  if (kir_add_launch(lc->k, kid, groups, args, n_args, flops, bytes) < 0)
     return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
   return XY_OK;
 }
@@ -235,7 +235,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   int64_t C = g->C, DK = g->DK;
   int wg = lower_wg(lc, DK * DK);
   int64_t QB = C < MEMORY_QT ? C : MEMORY_QT;
-  uint64_t need = 4u * (uint64_t)(DK * DK + C * DK + QB * C);
+  uint64_t need = 4u * (uint64_t)(DK * (DK + 1) + C * (DK + 1) + QB * C + C);
   if (need > local_budget(lc->opt))
     return local_overflow(lc->err, lc->opt, op->name, "the Q-K projection", need, NULL);
   kir_builder bb, *b = &bb;
@@ -261,8 +261,11 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
     sout = kb_global(b, "state_out", KT_FLOAT, g->B * g->H * lay->count, false);
     args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
   }
-  int P = kb_local(b, "p", KT_FLOAT, DK * DK), KH = kb_local(b, "khat", KT_FLOAT, C * DK);
-  int KQ = kb_local(b, "kq", KT_FLOAT, QB * C);
+  /* Rows of P and Khat padded by one on GPUs (work-items read different rows at the same
+   * column), dot products on VC-lane vectors on CPUs. */
+  int64_t VC = memory_vector_width(lc->opt, DK), KS = VC > 1 ? DK : DK + 1;
+  int P = kb_local(b, "p", KT_FLOAT, DK * KS), KH = kb_local(b, "khat", KT_FLOAT, C * KS);
+  int KQ = kb_local(b, "kq", KT_FLOAT, QB * C), NR = kb_local(b, "nrm", KT_FLOAT, C);
   int h = kb_let(b, "h", KT_INT, GID(0));
   int bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
   int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
@@ -270,23 +273,26 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   memory_shard_range(b, g, s, &s0, &send);
   int t0 = memory_chunk_loop(b, g, s0, send);
   int n = kb_let(b, "n", KT_INT, MIN(I(C), SUB(V(send), V(t0))));
-  int e = kb_parfor(b, "e", I(DK * DK)); /* P = 0 at every chunk, or at the shard's first */
+  int dkk = kb_let(b, "dkk", KT_INT, I(DK * KS)); /* counts as variables: strided parfors */
+  int e = kb_parfor(b, "e", V(dkk)); /* P = 0 at every chunk, or at the shard's first */
   if (a->qkproj == MEM_QK_SHARD)
     kb_if(b, kx_bin(b, KB_EQ, V(t0), V(s0)));
   kb_store(b, P, V(e), F(0));
   if (a->qkproj == MEM_QK_SHARD)
     kb_end(b);
   kb_end(b);
-  int jc = kb_parfor(b, "jc", MUL(V(n), I(DK)));
-  int j = kb_let(b, "j", KT_INT, DIV(V(jc), I(DK)));
-  int row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
-  int kk = kb_let(b, "kk", KT_FLOAT, F(0));
-  int c = kb_for(b, "c", I(0), I(DK));
-  kb_set(b, kk, ADD(V(kk), MUL(LD(k, MAD(V(row), DK, V(c))), LD(k, MAD(V(row), DK, V(c))))));
+  kb_comment(b, "khat_j = k_j / |k_j| (a zero key stays zero)");
+  int j = kb_parfor(b, "j", V(n));
+  kir_expr *kbase = MUL(MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)), I(DK));
+  int kk = kb_let(b, "kk", KT_FLOAT, memory_dot(b, VC, k, kbase, k, MUL(MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)), I(DK)), DK, "kk"));
+  kb_store(b, NR, V(j), SEL(kx_bin(b, KB_GT, V(kk), F(0)),
+                            DIV(F(1), kx_call(b, KF_SQRT, V(kk), NULL, NULL)), F(0)));
   kb_end(b);
-  kir_expr *inv = SEL(kx_bin(b, KB_GT, V(kk), F(0)),
-                      DIV(F(1), kx_call(b, KF_SQRT, V(kk), NULL, NULL)), F(0));
-  kb_store(b, KH, V(jc), MUL(LD(k, MAD(V(row), DK, REM(V(jc), I(DK)))), inv));
+  int jc = kb_parfor(b, "jc", MUL(V(n), I(DK)));
+  j = kb_let(b, "j", KT_INT, DIV(V(jc), I(DK)));
+  int c = kb_let(b, "c", KT_INT, REM(V(jc), I(DK)));
+  int row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
+  kb_store(b, KH, MAD(V(j), KS, V(c)), MUL(LD(k, MAD(V(row), DK, V(c))), LD(NR, V(j))));
   kb_end(b);
   /* query rows a block of QB at a time: the scores khat_j . q_i stay [QB][C] */
   int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(n), I(QB - 1)), I(QB)));
@@ -296,34 +302,34 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   int ii = kb_let(b, "ii", KT_INT, DIV(V(ij), V(n)));
   j = kb_let(b, "j", KT_INT, REM(V(ij), V(n)));
   int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(ADD(V(t0), V(ib)), V(ii))), g->H, V(h)));
-  int acc = kb_let(b, "acc", KT_FLOAT, F(0));
-  c = kb_for(b, "c", I(0), I(DK));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(KH, MAD(V(j), DK, V(c))), LD(q, MAD(V(qrow), DK, V(c))))));
-  kb_end(b);
-  kb_store(b, KQ, MAD(V(ii), C, V(j)), V(acc));
+  kb_store(b, KQ, MAD(V(ii), C, V(j)),
+           memory_dot(b, VC, KH, MUL(V(j), I(KS)), q, MUL(V(qrow), I(DK)), DK, "acc"));
   kb_end(b);
   int ir = kb_parfor(b, "ir", MUL(V(nq), I(DK)));
   ii = kb_let(b, "ii", KT_INT, DIV(V(ir), I(DK)));
   int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
   int r = kb_let(b, "r", KT_INT, REM(V(ir), I(DK)));
   qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(i))), g->H, V(h)));
-  acc = kb_let(b, "acc", KT_FLOAT, F(0));
-  c = kb_for(b, "c", I(0), I(DK));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(P, MAD(V(r), DK, V(c))), LD(q, MAD(V(qrow), DK, V(c))))));
-  kb_end(b);
+  int acc = kb_let(b, "acc", KT_FLOAT,
+                   memory_dot(b, VC, P, MUL(V(r), I(KS)), q, MUL(V(qrow), I(DK)), DK, "pq"));
   j = kb_for(b, "j", I(0), ADD(V(i), I(1)));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(KQ, MAD(V(ii), C, V(j))), LD(KH, MAD(V(j), DK, V(r))))));
+  kb_set(b, acc, ADD(V(acc), MUL(LD(KQ, MAD(V(ii), C, V(j))), LD(KH, MAD(V(j), KS, V(r))))));
   kb_end(b);
   kb_store(b, x, MAD(V(qrow), DK, V(r)), V(acc));
   kb_end(b);
   kb_end(b);
-  e = kb_parfor(b, "e", I(DK * DK));
-  acc = kb_let(b, "acc", KT_FLOAT, LD(P, V(e)));
+  kb_comment(b, "P += Khat^T Khat, VC columns per work-item");
+  int dkv = kb_let(b, "dkv", KT_INT, I(DK * DK / VC));
+  e = kb_parfor(b, "e", V(dkv));
+  r = kb_let(b, "r", KT_INT, DIV(V(e), I(DK / VC)));
+  c = kb_let(b, "c", KT_INT, MUL(REM(V(e), I(DK / VC)), I(VC)));
+  kir_expr *pi = MAD(V(r), KS, V(c));
+  acc = kb_let(b, "acc", KT_FLOAT, kx_vload(b, P, pi, (int)VC));
   j = kb_for(b, "j", I(0), V(n));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(KH, MAD(V(j), DK, DIV(V(e), I(DK)))),
-                                 LD(KH, MAD(V(j), DK, REM(V(e), I(DK)))))));
+  kb_set(b, acc, ADD(V(acc), MUL(kx_splat(b, LD(KH, MAD(V(j), KS, V(r))), (int)VC),
+                                 kx_vload(b, KH, MAD(V(j), KS, V(c)), (int)VC))));
   kb_end(b);
-  kb_store(b, P, V(e), V(acc));
+  kb_store(b, P, MAD(V(r), KS, V(c)), V(acc));
   kb_end(b);
   kb_end(b);
   if (sout >= 0) {
@@ -331,7 +337,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
     e = kb_parfor(b, "e", I(DK * DK));
     kb_if(b, kx_bin(b, KB_EQ, V(send), I(g->L)));
     kb_store(b, sout, ADD(MUL(MAD(V(bi), g->H, V(h)), I(lay->count)), ADD(I(lay->p), V(e))),
-             LD(P, V(e)));
+             LD(P, MAD(DIV(V(e), I(DK)), KS, REM(V(e), I(DK)))));
     kb_end(b);
     kb_end(b);
   }
@@ -343,6 +349,135 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   if (kir_add_launch(lc->k, kid, groups, args, n_args, flops, 12.0 * (double)(rows * DK)) < 0)
     return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
   return XY_OK;
+}
+
+int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geometry *g,
+                    const memory_dims *d, int coef, int xbuf, chunk_io *io, kir_arg *args)
+{
+  int n = memory_inputs(b, lc, op, d, io->ids, args);
+  io->a = &op->attr.memory;
+  io->g = g;
+  io->cf = kb_global(b, "coef", KT_FLOAT, g->B * g->H * g->chunks * g->NCO, true);
+  args[n++] = (kir_arg){true, coef};
+  io->xq = io->ids[MS_Q];
+  if (xbuf >= 0) {
+    io->xq = kb_global(b, "x", KT_FLOAT, g->B * g->L * g->H * g->DK, true);
+    args[n++] = (kir_arg){true, xbuf};
+  }
+  io->y = kb_global(b, "y", KT_FLOAT, g->B * g->L * g->H * g->DV, false);
+  args[n++] = (kir_arg){true, lower_out(lc, op, MS_Y)};
+  io->sout = -1;
+  if (lower_out(lc, op, MS_STATE_OUT) >= 0) {
+    io->sout = kb_global(b, "state_out", KT_FLOAT, g->B * g->H * d->state.count, false);
+    args[n++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
+  }
+  return n;
+}
+
+void memory_chunk_group(kir_builder *b, chunk_io *io)
+{
+  const geometry *g = io->g;
+  io->h = kb_let(b, "h", KT_INT, GID(0));
+  io->bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
+  io->s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
+  io->grp = kb_let(b, "grp", KT_INT, MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)));
+}
+
+kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c)
+{
+  const geometry *g = io->g;
+  return ADD(MUL(MAD(MAD(V(io->bi), g->L, t), g->H, V(io->h)), I(D)), c);
+}
+
+kir_expr *memory_dot(kir_builder *b, int64_t VC, int arr_a, kir_expr *base_a, int arr_b,
+                     kir_expr *base_b, int64_t n, const char *name)
+{
+  int acc = kb_let(b, name, KT_FLOAT, kx_splat(b, F(0), (int)VC));
+  int c = kb_for(b, "c", I(0), I(n / VC));
+  kir_expr *c0 = MUL(V(c), I(VC));
+  kb_set(b, acc, ADD(V(acc), MUL(kx_vload(b, arr_a, ADD(base_a, c0), (int)VC),
+                                 kx_vload(b, arr_b, ADD(base_b, MUL(V(c), I(VC))), (int)VC))));
+  kb_end(b);
+  return VC > 1 ? kx_hsum(b, V(acc)) : V(acc);
+}
+
+int64_t memory_vector_width(const xy_compile_options *opt, int64_t n)
+{
+  int64_t VC = 1;
+  if (opt->device.is_cpu)
+    for (VC = opt->lanes > 0 ? opt->lanes : 16; VC > 1 && n % VC != 0; VC /= 2)
+      ;
+  return VC;
+}
+
+/* Element i of array arr at its base var (-1: none). */
+static kir_expr *elem(kir_builder *b, int base, kir_expr *i)
+{
+  return base >= 0 ? ADD(V(base), i) : i;
+}
+
+/* Mean and sd = sqrt(var + eps) of row j (a var) of O [rows][DV]: two vars. */
+static void row_stats(kir_builder *b, const chunk_io *io, int O, int base, int j, int *mean, int *sd)
+{
+  int64_t DV = io->g->DV;
+  *mean = kb_let(b, "mean", KT_FLOAT, F(0));
+  int var = kb_let(b, "var", KT_FLOAT, F(0));
+  int r = kb_for(b, "r", I(0), I(DV));
+  kb_set(b, *mean, ADD(V(*mean), LD(O, elem(b, base, MAD(V(j), DV, V(r))))));
+  kb_end(b);
+  kb_set(b, *mean, DIV(V(*mean), F(DV)));
+  r = kb_for(b, "r", I(0), I(DV));
+  int dl = kb_let(b, "dl", KT_FLOAT, SUB(LD(O, elem(b, base, MAD(V(j), DV, V(r)))), V(*mean)));
+  kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
+  kb_end(b);
+  *sd = kb_let(b, "sd", KT_FLOAT,
+               kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(io->a->ln_eps)), NULL, NULL));
+}
+
+void memory_ln_backward(kir_builder *b, const chunk_io *io, int O, int base, kir_expr *rows,
+                        int t1)
+{
+  int64_t DV = io->g->DV, DK = io->g->DK;
+  double two_c = 2.0 * io->a->loss_scale;
+  int gamma = io->ids[MS_GAMMA], beta = io->ids[MS_BETA];
+  int j = kb_parfor(b, "j", rows), mean, sd;
+  row_stats(b, io, O, base, j, &mean, &sd);
+  int su = kb_let(b, "su", KT_FLOAT, F(0)), sux = kb_let(b, "sux", KT_FLOAT, F(0));
+  for (int pass = 0; pass < 2; pass++) {
+    int r = kb_for(b, "r", I(0), I(DV));
+    kir_expr *oi = elem(b, base, MAD(V(j), DV, V(r)));
+    int xh = kb_let(b, "xh", KT_FLOAT, DIV(SUB(LD(O, oi), V(mean)), V(sd)));
+    int gm = kb_let(b, "gm", KT_FLOAT, LD(gamma, MAD(V(io->h), DV, V(r))));
+    kir_expr *kv = LD(io->ids[MS_K], memory_row_at(b, io, ADD(V(t1), V(j)), DK, V(r)));
+    kir_expr *vv = LD(io->ids[MS_V], memory_row_at(b, io, ADD(V(t1), V(j)), DV, V(r)));
+    int u = kb_let(b, "u", KT_FLOAT,
+                   MUL(MUL(F(two_c), SUB(ADD(ADD(kv, MUL(V(gm), V(xh))),
+                                             LD(beta, MAD(V(io->h), DV, V(r)))), vv)), V(gm)));
+    if (pass == 0) {
+      kb_set(b, su, ADD(V(su), V(u)));
+      kb_set(b, sux, ADD(V(sux), MUL(V(u), V(xh))));
+    } else {
+      kb_store(b, O, elem(b, base, MAD(V(j), DV, V(r))),
+               DIV(SUB(SUB(MUL(F(DV), V(u)), V(su)), MUL(V(xh), V(sux))), MUL(F(DV), V(sd))));
+    }
+    kb_end(b);
+  }
+  kb_end(b);
+}
+
+void memory_ln_read(kir_builder *b, const chunk_io *io, int O, int base, kir_expr *rows, int tq)
+{
+  int64_t DV = io->g->DV, DK = io->g->DK;
+  int gamma = io->ids[MS_GAMMA], beta = io->ids[MS_BETA];
+  int i = kb_parfor(b, "i", rows), mean, sd;
+  row_stats(b, io, O, base, i, &mean, &sd);
+  int r = kb_for(b, "r", I(0), I(DV));
+  kir_expr *xh = DIV(SUB(LD(O, elem(b, base, MAD(V(i), DV, V(r)))), V(mean)), V(sd));
+  kir_expr *x = LD(io->xq, memory_row_at(b, io, ADD(V(tq), V(i)), DK, V(r)));
+  kb_store(b, io->y, memory_row_at(b, io, ADD(V(tq), V(i)), DV, V(r)),
+           ADD(ADD(x, MUL(LD(gamma, MAD(V(io->h), DV, V(r))), xh)), LD(beta, MAD(V(io->h), DV, V(r)))));
+  kb_end(b);
+  kb_end(b);
 }
 
 int lower_memory_chunked(lower_ctx *lc, const ir_op *op)

@@ -28,6 +28,7 @@ typedef struct placed {
 
 typedef struct ck {
   kir_builder *b;
+  const chunk_io *io;
   const geometry *g;
   const ir_memory_attrs *a;
   int64_t DK, DV, KS, VC;
@@ -51,54 +52,23 @@ static kir_expr *bias_at(ck *k, const placed *p, kir_expr *r)
   return ADD(V(p->base), ADD(I(k->DV * k->KS), r));
 }
 
-/* Global element index of token t (a var), feature c, in a [B,L,H,D] input. */
 static kir_expr *row_at(ck *k, kir_expr *t, int64_t D, kir_expr *c)
 {
-  kir_builder *b = k->b;
-  return ADD(MUL(MAD(MAD(V(k->bi), k->g->L, t), k->g->H, V(k->h)), I(D)), c);
+  return memory_row_at(k->b, k->io, t, D, c);
 }
 
-/* sum_c A[c] B[c] over the DK features, on VC-lane vectors when VC > 1. aidx and bidx give
- * the index of feature c in arrays arr_a and arr_b. */
-typedef kir_expr *(*index_fn)(ck *k, void *ctx, kir_expr *c);
-
-static kir_expr *dot(ck *k, int arr_a, index_fn ia, void *ca, int arr_b, index_fn ib, void *cb,
-                     const char *name)
+/* Where row j of the keys (tile row, or the input at token t + j) and row ii of the
+ * query block (tile row, or the input at token tq + ii) start. */
+static kir_expr *key_base(ck *k, int t, kir_expr *j)
 {
   kir_builder *b = k->b;
-  int acc = kb_let(b, name, KT_FLOAT, kx_splat(b, F(0), (int)k->VC));
-  int c = kb_for(b, "c", I(0), I(k->DK / k->VC));
-  kir_expr *c0 = MUL(V(c), I(k->VC));
-  kb_set(b, acc, ADD(V(acc), MUL(kx_vload(b, arr_a, ia(k, ca, c0), (int)k->VC),
-                                 kx_vload(b, arr_b, ib(k, cb, c0), (int)k->VC))));
-  kb_end(b);
-  return k->VC > 1 ? kx_hsum(b, V(acc)) : V(acc);
+  return k->KT >= 0 ? MUL(j, I(k->KS)) : row_at(k, ADD(V(t), j), k->DK, I(0));
 }
 
-/* Row addressing contexts for dot(). */
-typedef struct rowref {
-  const placed *p;   /* a placed array, or NULL */
-  kir_expr *row;     /* its row (placed / tile) or the token (global input) */
-  int64_t D;
-} rowref;
-
-static kir_expr *placed_row(ck *k, void *ctx, kir_expr *c)
+static kir_expr *query_base(ck *k, int tq, kir_expr *ii)
 {
-  rowref *r = ctx;
-  return at(k, r->p, r->row, c);
-}
-
-static kir_expr *tile_row(ck *k, void *ctx, kir_expr *c)
-{
-  rowref *r = ctx;
   kir_builder *b = k->b;
-  return ADD(MUL(r->row, I(k->KS)), c);
-}
-
-static kir_expr *input_row(ck *k, void *ctx, kir_expr *c)
-{
-  rowref *r = ctx;
-  return row_at(k, r->row, r->D, c);
+  return k->QT >= 0 ? MUL(ii, I(k->KS)) : row_at(k, ADD(V(tq), ii), k->DK, I(0));
 }
 
 /* Copies rows [t, t + count) of a [B,L,H,DK] input into a [rows][KS] tile. */
@@ -109,13 +79,6 @@ static void load_tile(ck *k, int tile, int input, int t, kir_expr *count)
   int j = kb_let(b, "j", KT_INT, DIV(V(jc), I(k->DK))), c = kb_let(b, "c", KT_INT, REM(V(jc), I(k->DK)));
   kb_store(b, tile, MAD(V(j), k->KS, V(c)), LD(input, row_at(k, ADD(V(t), V(j)), k->DK, V(c))));
   kb_end(b);
-}
-
-/* The key or query row j of the chunk (tile row, or the input at token t + j). */
-static rowref key_row(ck *k, int t, kir_expr *j)
-{
-  kir_builder *b = k->b;
-  return k->KT >= 0 ? (rowref){NULL, j, k->DK} : (rowref){NULL, ADD(V(t), j), k->DK};
 }
 
 static int place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
@@ -143,10 +106,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int64_t groups_n = g->H * g->B * g->shards;
   bool has_mom = lay->mom >= 0, bias = a->bias, intra = memory_reads_within_chunk(a);
   bool tiled = !intra;
-  int64_t VC = 1;
-  if (lc->opt->device.is_cpu)
-    for (VC = lc->opt->lanes > 0 ? lc->opt->lanes : 16; VC > 1 && DK % VC != 0; VC /= 2)
-      ;
+  int64_t VC = memory_vector_width(lc->opt, DK);
   int64_t KS = VC > 1 ? DK : DK + 1, NP = DV * KS + (bias ? DV : 0);
 
   /* Local memory: the error tile, scores and LayerNorm rows must fit; then W, the key
@@ -173,23 +133,11 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                       "(axis 1) walks its chunks: errors at the anchor, the dual-form read, the\n"
                       "rank-n update of W (and Mom).");
   kir_arg args[24];
-  int ids[IR_MAX_SLOTS];
-  int n_args = memory_inputs(b, lc, op, d, ids, args);
-  int cf = kb_global(b, "coef", KT_FLOAT, g->B * g->H * g->chunks * NCO, true);
-  args[n_args++] = (kir_arg){true, coef};
-  int xq = ids[MS_Q];
-  if (xbuf >= 0) {
-    xq = kb_global(b, "x", KT_FLOAT, g->B * g->L * g->H * DK, true);
-    args[n_args++] = (kir_arg){true, xbuf};
-  }
-  int y = kb_global(b, "y", KT_FLOAT, g->B * g->L * g->H * DV, false);
-  args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_Y)};
-  int sout = -1;
-  if (lower_out(lc, op, MS_STATE_OUT) >= 0) {
-    sout = kb_global(b, "state_out", KT_FLOAT, g->B * g->H * NS, false);
-    args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
-  }
-  ck k = {.b = b, .g = g, .a = a, .DK = DK, .DV = DV, .KS = KS, .VC = VC, .KT = -1, .QT = -1,
+  chunk_io io;
+  int n_args = memory_chunk_io(b, lc, op, g, d, coef, xbuf, &io, args);
+  const int *ids = io.ids;
+  int cf = io.cf, xq = io.xq, y = io.y, sout = io.sout;
+  ck k = {.b = b, .g = g, .a = a, .io = &io, .DK = DK, .DV = DV, .KS = KS, .VC = VC, .KT = -1, .QT = -1,
           .W = {-1, -1}, .M = {-1, -1}, .k_in = ids[MS_K], .x_in = xq};
   placed DW = {-1, -1}, DM = {-1, -1};
   int rc = place(lc, op, b, "w", NP, groups_n, fits[0], args, &n_args, &k.W);
@@ -209,10 +157,10 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int SC = intra ? kb_local(b, "sc", KT_FLOAT, qt * C) : -1;
   int OY = a->ln_residual ? kb_local(b, "oy", KT_FLOAT, qt * DV) : -1;
 
-  k.h = kb_let(b, "h", KT_INT, GID(0));
-  k.bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
-  int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
-  int grp = kb_let(b, "grp", KT_INT, MAD(MAD(V(k.bi), g->H, V(k.h)), g->shards, V(s)));
+  memory_chunk_group(b, &io);
+  k.h = io.h;
+  k.bi = io.bi;
+  int s = io.s, grp = io.grp;
   placed *all[4] = {&k.W, &k.M, &DW, &DM};
   bool loc[4] = {fits[0], fits[3], fits[4], fits[5]};
   static const char *bases[4] = {"wb", "mb", "dwb", "dmb"};
@@ -226,7 +174,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
    * a larger group, PoCL 3.1 lost this kernel's state update (DK = DV = 3, 16 items). */
   int np = kb_let(b, "np", KT_INT, I(NP)), dvk = kb_let(b, "dvk", KT_INT, I(DV * DK / VC));
   int dv = kb_let(b, "dv", KT_INT, I(DV));
-  int winit = ids[MS_WINIT], gamma = ids[MS_GAMMA], beta = ids[MS_BETA];
+  int winit = ids[MS_WINIT];
   kir_expr *sbase = MUL(MAD(V(k.bi), g->H, V(k.h)), I(NS)); /* this (b, h)'s state_out row */
 
   /* Element e of the padded layout [DV][KS] + bias as (r, c); c >= DK is padding. */
@@ -288,47 +236,15 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int jr = kb_parfor(b, "jr", MUL(V(m), I(DV)));
   int j = kb_let(b, "j", KT_INT, DIV(V(jr), I(DV))), r = kb_let(b, "r", KT_INT, REM(V(jr), I(DV)));
   {
-    rowref wr = {&k.W, V(r), DK}, kr = key_row(&k, t1, V(j));
-    kir_expr *dp = dot(&k, k.W.arr, placed_row, &wr, k.KT >= 0 ? k.KT : k.k_in,
-                       k.KT >= 0 ? tile_row : input_row, &kr, "acc");
+    kir_expr *dp = memory_dot(b, VC, k.W.arr, at(&k, &k.W, V(r), I(0)), k.KT >= 0 ? k.KT : k.k_in,
+                              key_base(&k, t1, V(j)), DK, "acc");
     int o = kb_let(b, "o", KT_FLOAT, bias ? ADD(dp, LD(k.W.arr, bias_at(&k, &k.W, V(r)))) : dp);
     kb_store(b, E, V(jr), a->ln_residual ? V(o)
                                          : MUL(F(two_c), SUB(V(o), LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DV, V(r))))));
   }
   kb_end(b);
-  if (a->ln_residual) {
-    /* through x + gamma LN(o) + beta (spec §1.1), one work-item per token */
-    j = kb_parfor(b, "j", V(m));
-    int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
-    r = kb_for(b, "r", I(0), I(DV));
-    kb_set(b, mean, ADD(V(mean), LD(E, MAD(V(j), DV, V(r)))));
-    kb_end(b);
-    kb_set(b, mean, DIV(V(mean), F(DV)));
-    r = kb_for(b, "r", I(0), I(DV));
-    int dl = kb_let(b, "dl", KT_FLOAT, SUB(LD(E, MAD(V(j), DV, V(r))), V(mean)));
-    kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
-    kb_end(b);
-    int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(a->ln_eps)), NULL, NULL));
-    int su = kb_let(b, "su", KT_FLOAT, F(0)), sux = kb_let(b, "sux", KT_FLOAT, F(0));
-    for (int pass = 0; pass < 2; pass++) {
-      r = kb_for(b, "r", I(0), I(DV));
-      int xh = kb_let(b, "xh", KT_FLOAT, DIV(SUB(LD(E, MAD(V(j), DV, V(r))), V(mean)), V(sd)));
-      int gm = kb_let(b, "gm", KT_FLOAT, LD(gamma, MAD(V(k.h), DV, V(r))));
-      kir_expr *kv = LD(ids[MS_K], row_at(&k, ADD(V(t1), V(j)), DK, V(r)));
-      int u = kb_let(b, "u", KT_FLOAT,
-                     MUL(MUL(F(two_c), SUB(ADD(ADD(kv, MUL(V(gm), V(xh))), LD(beta, MAD(V(k.h), DV, V(r)))),
-                                           LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DV, V(r))))), V(gm)));
-      if (pass == 0) {
-        kb_set(b, su, ADD(V(su), V(u)));
-        kb_set(b, sux, ADD(V(sux), MUL(V(u), V(xh))));
-      } else {
-        kb_store(b, E, MAD(V(j), DV, V(r)),
-                 DIV(SUB(SUB(MUL(F(DV), V(u)), V(su)), MUL(V(xh), V(sux))), MUL(F(DV), V(sd))));
-      }
-      kb_end(b);
-    }
-    kb_end(b);
-  }
+  if (a->ln_residual)
+    memory_ln_backward(b, &io, E, -1, V(m), t1);
 
   kb_comment(b, "the read, QT query rows at a time: y_i = rb_i W x_i + rf_i Mom x_i - sum_j RG_ij (x_i.k_j) e_j");
   int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(m), I(qt - 1)), I(qt)));
@@ -345,10 +261,8 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     int val = kb_let(b, "val", KT_FLOAT, F(0));
     kb_if(b, kx_bin(b, KB_LE, V(j), V(i)));
     {
-      rowref qr = k.QT >= 0 ? (rowref){NULL, V(ii), DK} : (rowref){NULL, ADD(V(tq), V(ii)), DK};
-      rowref kr = key_row(&k, t1, V(j));
-      kir_expr *dp = dot(&k, k.QT >= 0 ? k.QT : k.x_in, k.QT >= 0 ? tile_row : input_row, &qr,
-                         k.KT >= 0 ? k.KT : k.k_in, k.KT >= 0 ? tile_row : input_row, &kr, "dp");
+      kir_expr *dp = memory_dot(b, VC, k.QT >= 0 ? k.QT : k.x_in, query_base(&k, tq, V(ii)),
+                                k.KT >= 0 ? k.KT : k.k_in, key_base(&k, t1, V(j)), DK, "dp");
       kb_set(b, val, MUL(bias ? ADD(dp, F(1)) : dp, LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
     }
     kb_end(b);
@@ -361,17 +275,15 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   r = kb_let(b, "r", KT_INT, REM(V(ir), I(DV)));
   int yv;
   {
-    rowref qr = k.QT >= 0 ? (rowref){NULL, V(ii), DK} : (rowref){NULL, ADD(V(tq), V(ii)), DK};
-    index_fn qf = k.QT >= 0 ? tile_row : input_row;
     int qa = k.QT >= 0 ? k.QT : k.x_in;
-    rowref wr = {&k.W, V(r), DK};
-    kir_expr *wx = dot(&k, k.W.arr, placed_row, &wr, qa, qf, &qr, "wx");
+    kir_expr *wx = memory_dot(b, VC, k.W.arr, at(&k, &k.W, V(r), I(0)), qa,
+                              query_base(&k, tq, V(ii)), DK, "wx");
     if (bias)
       wx = ADD(wx, LD(k.W.arr, bias_at(&k, &k.W, V(r))));
     yv = kb_let(b, "yv", KT_FLOAT, intra ? MUL(LD(cf, ADD(V(cb), ADD(I(co->rb), V(i)))), wx) : wx);
     if (has_mom && intra && !a->ttt_lr) {
-      rowref mr = {&k.M, V(r), DK};
-      kir_expr *mx = dot(&k, k.M.arr, placed_row, &mr, qa, qf, &qr, "mx");
+      kir_expr *mx = memory_dot(b, VC, k.M.arr, at(&k, &k.M, V(r), I(0)), qa,
+                                query_base(&k, tq, V(ii)), DK, "mx");
       if (bias)
         mx = ADD(mx, LD(k.M.arr, bias_at(&k, &k.M, V(r))));
       kb_set(b, yv, ADD(V(yv), MUL(LD(cf, ADD(V(cb), ADD(I(co->rf), V(i)))), mx)));
@@ -388,27 +300,8 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   else
     kb_store(b, y, row_at(&k, V(qrow), DV, V(r)), V(yv));
   kb_end(b);
-  if (a->ln_residual) {
-    ii = kb_parfor(b, "ii", V(nq));
-    qrow = kb_let(b, "qrow", KT_INT, ADD(V(tq), V(ii)));
-    int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
-    r = kb_for(b, "r", I(0), I(DV));
-    kb_set(b, mean, ADD(V(mean), LD(OY, MAD(V(ii), DV, V(r)))));
-    kb_end(b);
-    kb_set(b, mean, DIV(V(mean), F(DV)));
-    r = kb_for(b, "r", I(0), I(DV));
-    int dl = kb_let(b, "dl", KT_FLOAT, SUB(LD(OY, MAD(V(ii), DV, V(r))), V(mean)));
-    kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
-    kb_end(b);
-    int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(a->ln_eps)), NULL, NULL));
-    r = kb_for(b, "r", I(0), I(DV));
-    kir_expr *xh = DIV(SUB(LD(OY, MAD(V(ii), DV, V(r))), V(mean)), V(sd));
-    kb_store(b, y, row_at(&k, V(qrow), DV, V(r)),
-             ADD(ADD(LD(xq, row_at(&k, V(qrow), DK, V(r))), MUL(LD(gamma, MAD(V(k.h), DV, V(r))), xh)),
-                 LD(beta, MAD(V(k.h), DV, V(r)))));
-    kb_end(b);
-    kb_end(b);
-  }
+  if (a->ln_residual)
+    memory_ln_read(b, &io, OY, -1, V(nq), tq);
   kb_end(b); /* the query blocks */
 
   /* The rank-m update, VC features of one row per work-item; the bias rows after. Direct

@@ -27,6 +27,7 @@ typedef struct arr {
 
 typedef struct mk {
   kir_builder *b;
+  const chunk_io *io;
   const geometry *g;
   const ir_memory_attrs *a;
   int64_t DK, DV, DH, NW;
@@ -46,11 +47,9 @@ static kir_expr *ld(mk *k, const arr *x, kir_expr *i)
   return kx_load(k->b, x->id, el(k, x, i));
 }
 
-/* Global element index of token t, feature c, in a [B,L,H,D] input. */
 static kir_expr *row_at(mk *k, kir_expr *t, int64_t D, kir_expr *c)
 {
-  kir_builder *b = k->b;
-  return ADD(MUL(MAD(MAD(V(k->bi), k->g->L, t), k->g->H, V(k->h)), I(D)), c);
+  return memory_row_at(k->b, k->io, t, D, c);
 }
 
 /* sum_c W[wrow + c] x(c) for c < n, the weights at offset woff of array w; x(c) loads
@@ -85,72 +84,6 @@ static int place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *nam
   return XY_OK;
 }
 
-/* LayerNorm backward through x + gamma LN(o) + beta, one work-item per token, in place on
- * the raw outputs O [rows][DV] (spec §1.1); xs is the residual input (the key). */
-static void ln_backward(mk *k, const arr *O, kir_expr *rows, int t1, int gamma, int beta)
-{
-  kir_builder *b = k->b;
-  int64_t DV = k->DV;
-  double two_c = 2.0 * k->a->loss_scale;
-  int j = kb_parfor(b, "j", rows);
-  int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
-  int r = kb_for(b, "r", I(0), I(DV));
-  kb_set(b, mean, ADD(V(mean), ld(k, O, MAD(V(j), DV, V(r)))));
-  kb_end(b);
-  kb_set(b, mean, DIV(V(mean), F(DV)));
-  r = kb_for(b, "r", I(0), I(DV));
-  int dl = kb_let(b, "dl", KT_FLOAT, SUB(ld(k, O, MAD(V(j), DV, V(r))), V(mean)));
-  kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
-  kb_end(b);
-  int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(k->a->ln_eps)), NULL, NULL));
-  int su = kb_let(b, "su", KT_FLOAT, F(0)), sux = kb_let(b, "sux", KT_FLOAT, F(0));
-  for (int pass = 0; pass < 2; pass++) {
-    r = kb_for(b, "r", I(0), I(DV));
-    int xh = kb_let(b, "xh", KT_FLOAT, DIV(SUB(ld(k, O, MAD(V(j), DV, V(r))), V(mean)), V(sd)));
-    int gm = kb_let(b, "gm", KT_FLOAT, LD(gamma, MAD(V(k->h), DV, V(r))));
-    kir_expr *kv = LD(k->k_in, row_at(k, ADD(V(t1), V(j)), k->DK, V(r)));
-    int u = kb_let(b, "u", KT_FLOAT,
-                   MUL(MUL(F(two_c), SUB(ADD(ADD(kv, MUL(V(gm), V(xh))), LD(beta, MAD(V(k->h), DV, V(r)))),
-                                         LD(k->v_in, row_at(k, ADD(V(t1), V(j)), DV, V(r))))), V(gm)));
-    if (pass == 0) {
-      kb_set(b, su, ADD(V(su), V(u)));
-      kb_set(b, sux, ADD(V(sux), MUL(V(u), V(xh))));
-    } else {
-      kb_store(b, O->id, el(k, O, MAD(V(j), DV, V(r))),
-               DIV(SUB(SUB(MUL(F(DV), V(u)), V(su)), MUL(V(xh), V(sux))), MUL(F(DV), V(sd))));
-    }
-    kb_end(b);
-  }
-  kb_end(b);
-}
-
-/* The read's wrapper: y = x + gamma LN(o) + beta for each row of O, written to y. */
-static void ln_read(mk *k, const arr *O, kir_expr *rows, int tq, int y, int gamma, int beta)
-{
-  kir_builder *b = k->b;
-  int64_t DV = k->DV;
-  int i = kb_parfor(b, "i", rows);
-  int mean = kb_let(b, "mean", KT_FLOAT, F(0)), var = kb_let(b, "var", KT_FLOAT, F(0));
-  int r = kb_for(b, "r", I(0), I(DV));
-  kb_set(b, mean, ADD(V(mean), ld(k, O, MAD(V(i), DV, V(r)))));
-  kb_end(b);
-  kb_set(b, mean, DIV(V(mean), F(DV)));
-  r = kb_for(b, "r", I(0), I(DV));
-  int dl = kb_let(b, "dl", KT_FLOAT, SUB(ld(k, O, MAD(V(i), DV, V(r))), V(mean)));
-  kb_set(b, var, ADD(V(var), MUL(V(dl), V(dl))));
-  kb_end(b);
-  int sd = kb_let(b, "sd", KT_FLOAT, kx_call(b, KF_SQRT, ADD(DIV(V(var), F(DV)), F(k->a->ln_eps)), NULL, NULL));
-  r = kb_for(b, "r", I(0), I(DV));
-  kir_expr *xh = DIV(SUB(ld(k, O, MAD(V(i), DV, V(r))), V(mean)), V(sd));
-  kir_expr *tok = ADD(V(tq), V(i));
-  kb_store(b, y, row_at(k, tok, DV, V(r)),
-           ADD(ADD(LD(k->x_in, row_at(k, ADD(V(tq), V(i)), k->DK, V(r))),
-                   MUL(LD(gamma, MAD(V(k->h), DV, V(r))), xh)),
-               LD(beta, MAD(V(k->h), DV, V(r)))));
-  kb_end(b);
-  kb_end(b);
-}
-
 int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                              const memory_dims *d, int coef, int xbuf)
 {
@@ -169,22 +102,10 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                       "shard) (axis 1) walks its chunks: the anchor's forward and backward on the\n"
                       "keys, the dual-form read layer by layer, the rank-n update.");
   kir_arg args[32];
-  int ids[IR_MAX_SLOTS];
-  int n_args = memory_inputs(b, lc, op, d, ids, args);
-  int cf = kb_global(b, "coef", KT_FLOAT, g->B * g->H * g->chunks * NCO, true);
-  args[n_args++] = (kir_arg){true, coef};
-  int xq = ids[MS_Q];
-  if (xbuf >= 0) {
-    xq = kb_global(b, "x", KT_FLOAT, g->B * g->L * g->H * DK, true);
-    args[n_args++] = (kir_arg){true, xbuf};
-  }
-  int y = kb_global(b, "y", KT_FLOAT, g->B * g->L * g->H * DV, false);
-  args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_Y)};
-  int sout = -1;
-  if (lower_out(lc, op, MS_STATE_OUT) >= 0) {
-    sout = kb_global(b, "state_out", KT_FLOAT, g->B * g->H * NS, false);
-    args[n_args++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
-  }
+  chunk_io io;
+  int n_args = memory_chunk_io(b, lc, op, g, d, coef, xbuf, &io, args);
+  const int *ids = io.ids;
+  int cf = io.cf, xq = io.xq, y = io.y, sout = io.sout;
 
   /* Placement, most used first: the errors and scores, the read's rows, the anchor's
    * activations and backward errors, the weights, the momentum, the accumulators. */
@@ -215,10 +136,11 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   mk k = {.b = b, .g = g, .a = a, .DK = DK, .DV = DV, .DH = DH, .NW = NW, .w2 = DH * DK,
           .b1 = DH * DK + DV * DH, .b2 = DH * DK + DV * DH + DH, .k_in = ids[MS_K],
           .x_in = xq, .v_in = ids[MS_V]};
-  k.h = kb_let(b, "h", KT_INT, GID(0));
-  k.bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
-  int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
-  int grp = kb_let(b, "grp", KT_INT, MAD(MAD(V(k.bi), g->H, V(k.h)), g->shards, V(s)));
+  memory_chunk_group(b, &io);
+  k.io = &io;
+  k.h = io.h;
+  k.bi = io.bi;
+  int s = io.s, grp = io.grp;
   for (size_t i = 0; i < XY_ARRAY_LEN(plan); i++)
     if (plan[i].want)
       plan[i].x->base = kb_let(b, plan[i].name, KT_INT,
@@ -228,7 +150,7 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int last_shard = kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L)));
   /* Counts as variables, so that parfors render as strided loops (see lower_memory_chunks.c). */
   int nw = kb_let(b, "nw", KT_INT, I(NW));
-  int winit = ids[MS_WINIT], gamma = ids[MS_GAMMA], beta = ids[MS_BETA];
+  int winit = ids[MS_WINIT];
   kir_expr *sbase = MUL(MAD(V(k.bi), g->H, V(k.h)), I(NS));
   double two_c = 2.0 * a->loss_scale;
 
@@ -284,7 +206,7 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                           : MUL(F(two_c), SUB(V(pv), LD(k.v_in, row_at(&k, ADD(V(t1), V(j)), DV, V(r))))));
   kb_end(b);
   if (a->ln_residual)
-    ln_backward(&k, &E, V(m), t1, gamma, beta);
+    memory_ln_backward(b, &io, E.id, E.base, V(m), t1);
   kb_comment(b, "backward errors d_j = (W2^T e_j) * act'(z_j), in place of act'");
   ju = kb_parfor(b, "ju", MUL(V(m), I(DH)));
   j = kb_let(b, "j", KT_INT, DIV(V(ju), I(DH)));
@@ -372,7 +294,7 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     kb_store(b, y, row_at(&k, ADD(V(t1), V(i)), DV, V(r)), V(yv));
   kb_end(b);
   if (a->ln_residual)
-    ln_read(&k, &OY, V(m), t1, y, gamma, beta);
+    memory_ln_read(b, &io, OY.id, OY.base, V(m), t1);
 
   kb_comment(b, "the update's sums: W1 by d_j k_j^T, W2 by e_j h_j^T, b1 by d_j, b2 by e_j");
   e = kb_parfor(b, "e", V(nw));
