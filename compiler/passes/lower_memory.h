@@ -72,14 +72,16 @@ typedef struct chunk_io {
   const ir_memory_attrs *a;
   int ids[IR_MAX_SLOTS];   /* kernel arrays of the op's inputs (-1: absent) */
   int cf, xq, y, sout;     /* coefficients, queries, y, state_out (-1: absent) */
-  int h, bi, s, grp;       /* vars: head, batch element, shard, the group's index */
+  int h, rs, bi, s, grp;   /* vars: head, row slice, batch element, shard, group index */
 } chunk_io;
 
 /* Declares the kernel parameters and fills args; returns their number. */
 int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geometry *g,
                     const memory_dims *d, int coef, int xbuf, chunk_io *io, kir_arg *args);
-/* The group's head, batch element, shard and index vars. */
-void memory_chunk_group(kir_builder *b, chunk_io *io);
+/* The group's vars: group axis 0 is head x row slice (slices of the value rows, which a
+ * linear memory without the LayerNorm wrapper updates independently), axis 1 batch
+ * element x shard. */
+void memory_chunk_group(kir_builder *b, chunk_io *io, int64_t slices);
 /* Element index of token t (an expression), feature c of a [B,L,H,D] input of the group. */
 kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c);
 /* TTT's wrapper x + gamma LN(o) + beta (spec §1.1), one work-item per row of O [rows][DV]

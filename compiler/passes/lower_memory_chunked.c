@@ -374,13 +374,15 @@ int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geomet
   return n;
 }
 
-void memory_chunk_group(kir_builder *b, chunk_io *io)
+void memory_chunk_group(kir_builder *b, chunk_io *io, int64_t slices)
 {
   const geometry *g = io->g;
-  io->h = kb_let(b, "h", KT_INT, GID(0));
+  io->h = kb_let(b, "h", KT_INT, DIV(GID(0), I(slices)));
+  io->rs = kb_let(b, "rs", KT_INT, REM(GID(0), I(slices)));
   io->bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
   io->s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
-  io->grp = kb_let(b, "grp", KT_INT, MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)));
+  io->grp = kb_let(b, "grp", KT_INT,
+                   MAD(MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)), slices, V(io->rs)));
 }
 
 kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c)

@@ -71,6 +71,21 @@ static kir_expr *query_base(ck *k, int tq, kir_expr *ii)
   return k->QT >= 0 ? MUL(ii, I(k->KS)) : row_at(k, ADD(V(tq), ii), k->DK, I(0));
 }
 
+/* Writes element e (a var) of the slice's weights p (rows r0.., [DV][DK] then the DV
+ * biases) to its place in a state row at base: W [DVG][DK] then the DVG biases. */
+static void state_row(ck *k, int e, int r0, int64_t DVG, int sout, kir_expr *base, const placed *p)
+{
+  kir_builder *b = k->b;
+  int64_t DK = k->DK, DV = k->DV;
+  kir_expr *in_w = LT(V(e), I(DV * DK));
+  int r = kb_let(b, "r", KT_INT, SEL(in_w, DIV(V(e), I(DK)), SUB(V(e), I(DV * DK))));
+  int c = kb_let(b, "c", KT_INT, SEL(LT(V(e), I(DV * DK)), REM(V(e), I(DK)), I(0)));
+  kir_expr *dst = SEL(LT(V(e), I(DV * DK)), MAD(ADD(V(r0), V(r)), DK, V(c)),
+                      ADD(I(DVG * DK), ADD(V(r0), V(r))));
+  kir_expr *src = SEL(LT(V(e), I(DV * DK)), at(k, p, V(r), V(c)), bias_at(k, p, V(r)));
+  kb_store(b, sout, ADD(base, dst), LD(p->arr, src));
+}
+
 /* Copies rows [t, t + count) of a [B,L,H,DK] input into a [rows][KS] tile. */
 static void load_tile(ck *k, int tile, int input, int t, kir_expr *count)
 {
@@ -101,9 +116,19 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
 {
   const ir_memory_attrs *a = &op->attr.memory;
   const mem_state_layout *lay = &d->state;
-  int64_t C = g->C, DK = g->DK, DV = g->DV, NW = g->NW, NCO = g->NCO, NS = lay->count;
+  int64_t C = g->C, DK = g->DK, DVG = g->DV, NW = g->NW, NCO = g->NCO, NS = lay->count;
+  /* On GPUs, when the batch, heads and shards leave compute units idle, each group takes a
+   * slice of the value rows: without the LayerNorm wrapper row r of W (and Mom) depends
+   * only on column r of the errors. The scores are then computed once per slice. */
+  int64_t RS = 1, groups_bhs = g->B * g->H * g->shards;
+  int64_t min_rows = C >= 32 ? 16 : 8;
+  if (!lc->opt->device.is_cpu && !a->ln_residual)
+    while (DVG % (RS * 2) == 0 && DVG / (RS * 2) >= min_rows &&
+           groups_bhs * RS < 2 * (int64_t)(lc->opt->device.compute_units ? lc->opt->device.compute_units : 64))
+      RS *= 2;
+  int64_t DV = DVG / RS; /* the group's value rows */
   int64_t qt = C < MEMORY_QT ? C : MEMORY_QT, ER = memory_error_rows(a);
-  int64_t groups_n = g->H * g->B * g->shards;
+  int64_t groups_n = g->H * g->B * g->shards * RS;
   bool has_mom = lay->mom >= 0, bias = a->bias, intra = memory_reads_within_chunk(a);
   bool tiled = !intra;
   int64_t VC = memory_vector_width(lc->opt, DK);
@@ -157,7 +182,8 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int SC = intra ? kb_local(b, "sc", KT_FLOAT, qt * C) : -1;
   int OY = a->ln_residual ? kb_local(b, "oy", KT_FLOAT, qt * DV) : -1;
 
-  memory_chunk_group(b, &io);
+  memory_chunk_group(b, &io, RS);
+  int r0 = kb_let(b, "r0", KT_INT, MUL(V(io.rs), I(DV))); /* the slice's first value row */
   k.h = io.h;
   k.bi = io.bi;
   int s = io.s, grp = io.grp;
@@ -184,7 +210,8 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     kir_expr *in_w = LT(V(e), I(DV * KS));
     int r = kb_let(b, "r", KT_INT, SEL(in_w, DIV(V(e), I(KS)), SUB(V(e), I(DV * KS))));
     int c = kb_let(b, "c", KT_INT, SEL(in_w, REM(V(e), I(KS)), I(0)));
-    kir_expr *src = SEL(LT(V(e), I(DV * KS)), MAD(V(r), DK, V(c)), ADD(I(DV * DK), V(r)));
+    kir_expr *src = SEL(LT(V(e), I(DV * KS)), MAD(ADD(V(r0), V(r)), DK, V(c)),
+                        ADD(I(DVG * DK), ADD(V(r0), V(r))));
     kir_expr *real = kx_bin(b, KB_OR, kx_bin(b, KB_GE, V(e), I(DV * KS)), LT(V(c), I(DK)));
     int w0 = kb_let(b, "w0", KT_FLOAT, F(0));
     if (winit >= 0) {
@@ -205,12 +232,9 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   const coef_layout *co = &g->co;
   if (sout >= 0) {
     kb_comment(b, "the final state's anchor is the last chunk's starting W");
-    e = kb_parfor(b, "e", I(NW));
+    e = kb_parfor(b, "e", I(DV * DK + (bias ? DV : 0)));
     kb_if(b, kx_bin(b, KB_EQ, ADD(V(t0), V(n)), I(g->L)));
-    kir_expr *in_w = LT(V(e), I(DV * DK));
-    kir_expr *src = SEL(in_w, at(&k, &k.W, DIV(V(e), I(DK)), REM(V(e), I(DK))),
-                        bias_at(&k, &k.W, SEL(in_w, I(0), SUB(V(e), I(DV * DK)))));
-    kb_store(b, sout, ADD(sbase, ADD(I(lay->anchor), V(e))), LD(k.W.arr, src));
+    state_row(&k, e, r0, DVG, sout, ADD(sbase, I(lay->anchor)), &k.W);
     kb_end(b);
     kb_end(b);
   }
@@ -240,7 +264,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                               key_base(&k, t1, V(j)), DK, "acc");
     int o = kb_let(b, "o", KT_FLOAT, bias ? ADD(dp, LD(k.W.arr, bias_at(&k, &k.W, V(r)))) : dp);
     kb_store(b, E, V(jr), a->ln_residual ? V(o)
-                                         : MUL(F(two_c), SUB(V(o), LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DV, V(r))))));
+                                         : MUL(F(two_c), SUB(V(o), LD(ids[MS_V], row_at(&k, ADD(V(t1), V(j)), DVG, ADD(V(r0), V(r)))))));
   }
   kb_end(b);
   if (a->ln_residual)
@@ -298,7 +322,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   if (a->ln_residual)
     kb_store(b, OY, V(ir), V(yv));
   else
-    kb_store(b, y, row_at(&k, V(qrow), DV, V(r)), V(yv));
+    kb_store(b, y, row_at(&k, V(qrow), DVG, ADD(V(r0), V(r))), V(yv));
   kb_end(b);
   if (a->ln_residual)
     memory_ln_read(b, &io, OY, -1, V(nq), tq);
@@ -375,18 +399,12 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
 
   if (sout >= 0) {
     kb_comment(b, "the final state: W, Mom and the phase (the anchor and P are written above)");
-    e = kb_parfor(b, "e", I(NW));
+    e = kb_parfor(b, "e", I(DV * DK + (bias ? DV : 0)));
     kb_if(b, V(last_shard));
-    kir_expr *in_w = LT(V(e), I(DV * DK));
-    int rr = kb_let(b, "r", KT_INT, SEL(in_w, DIV(V(e), I(DK)), SUB(V(e), I(DV * DK))));
-    int cc = kb_let(b, "c", KT_INT, SEL(in_w, REM(V(e), I(DK)), I(0)));
-    kir_expr *src = SEL(LT(V(e), I(DV * DK)), at(&k, &k.W, V(rr), V(cc)), bias_at(&k, &k.W, V(rr)));
-    kb_store(b, sout, ADD(sbase, ADD(I(lay->w), V(e))), LD(k.W.arr, src));
-    if (has_mom) {
-      kir_expr *msrc = SEL(LT(V(e), I(DV * DK)), at(&k, &k.M, V(rr), V(cc)), bias_at(&k, &k.M, V(rr)));
-      kb_store(b, sout, ADD(sbase, ADD(I(lay->mom), V(e))), LD(k.M.arr, msrc));
-    }
-    kb_if(b, kx_bin(b, KB_EQ, V(e), I(0)));
+    state_row(&k, e, r0, DVG, sout, ADD(sbase, I(lay->w)), &k.W);
+    if (has_mom)
+      state_row(&k, e, r0, DVG, sout, ADD(sbase, I(lay->mom)), &k.M);
+    kb_if(b, kx_bin(b, KB_AND, kx_bin(b, KB_EQ, V(e), I(0)), kx_bin(b, KB_EQ, V(r0), I(0))));
     int64_t period = a->reset > 0 ? a->reset : a->chunk;
     kb_store(b, sout, ADD(sbase, I(lay->phase)), F((double)(g->L % period)));
     kb_end(b);
@@ -396,10 +414,10 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   if ((rc = kb_finish(b, lc->err)))
     return rc;
   double BHL = (double)(g->B * g->H * g->L);
-  double flops = BHL * (double)(2 * DV * DK * (has_mom && intra ? 3 : 2) + 2 * NW * (has_mom ? 2 : 1) +
-                                (intra ? C * (DK + DV) : 0));
-  double bytes = 4.0 * BHL * (double)(2 * DK + 2 * DV) + 4.0 * (double)(g->B * g->H * g->chunks * NCO);
-  int64_t groups[3] = {g->H, g->B * g->shards, 1};
+  double flops = BHL * (double)(2 * DVG * DK * (has_mom && intra ? 3 : 2) + 2 * NW * (has_mom ? 2 : 1) +
+                                (intra ? C * (DK + DVG) : 0));
+  double bytes = 4.0 * BHL * (double)(2 * DK + 2 * DVG) + 4.0 * (double)(g->B * g->H * g->chunks * NCO);
+  int64_t groups[3] = {g->H * RS, g->B * g->shards, 1};
   if (kir_add_launch(lc->k, kid, groups, args, n_args, flops, bytes) < 0)
     return xy_fail(lc->err, XY_E_NOMEM, "out of memory");
   return XY_OK;

@@ -136,7 +136,7 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   mk k = {.b = b, .g = g, .a = a, .DK = DK, .DV = DV, .DH = DH, .NW = NW, .w2 = DH * DK,
           .b1 = DH * DK + DV * DH, .b2 = DH * DK + DV * DH + DH, .k_in = ids[MS_K],
           .x_in = xq, .v_in = ids[MS_V]};
-  memory_chunk_group(b, &io);
+  memory_chunk_group(b, &io, 1);
   k.io = &io;
   k.h = io.h;
   k.bi = io.bi;

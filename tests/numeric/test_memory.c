@@ -303,8 +303,9 @@ static double check_forms(const char *what, const mspec *s, const xy_model *mode
     if (f == 1 && !chunked_applies(s))
       continue;
     for (int tg = 0; tg < 3; tg++) {
+      /* the portable schedule as for a large GPU: value rows split over groups */
       harness_case c = {.target = tg == 2 ? XY_TARGET_C : XY_TARGET_OPENCL, .form = forms[f],
-                        .portable = tg == 1};
+                        .portable = tg == 1, .compute_units = tg == 1 ? 132 : 0};
       char msg[8192], fl[256];
       if (harness_execute(&c, model, in, got, fl, sizeof fl, msg, sizeof msg))
         fail_msg("%s, %s form: %s", what, forms[f], msg);
@@ -710,6 +711,8 @@ static void differential(void **state)
     {"MLP hidden 32, chunk_start, chunk 128 (tiles), plain GD", {1, 300, 2, 8, 8, titans(128), false, false, true}, GATES_RANDOM},
     {"TTT-MLP: ln_residual, bias, lr matrix, hidden 16, chunk 8", {1, 37, 2, 8, 8, titans(8), false, false, false}, GATES_RANDOM},
     {"MLP DK=DV=64 hidden 256 (state in global memory), chunk 16", {1, 40, 2, 64, 64, titans(16), false, false, false}, GATES_RANDOM},
+    {"value rows sliced (portable), state out, bias, reset 16 qkproj shard", {1, 40, 1, 16, 32, titans(8), false, false, true}, GATES_RANDOM},
+    {"value rows sliced (portable), chunk_start chunk 128, state out", {1, 300, 1, 16, 32, titans(128), false, false, true}, GATES_RANDOM},
     {"degenerate: eta = 0 (decayed plain GD)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ETA0},
     {"degenerate: alpha = 0 (pure momentum)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA0},
     {"degenerate: alpha = 1 (wiped every token)", {1, 24, 2, 8, 8, titans(4), false, false, false}, GATES_ALPHA1},
@@ -742,6 +745,8 @@ static void differential(void **state)
   more[k].s.a.momentum = more[k].s.a.decay = false, more[k].s.a.loss_scale = 0.5;
   more[k].s.a.ttt_base = 0.1, more[k++].s.a.ttt_div = 8.0;
   more[k++].s.a.hidden = 256;
+  more[k].s.a.bias = true, more[k].s.a.reset = 16, more[k++].s.a.qkproj = MEM_QK_SHARD;
+  more[k++].s.a.read = MEM_READ_CHUNK_START;
   for (size_t i = 0; i < XY_ARRAY_LEN(more); i++)
     cases[n++] = more[i];
   for (int i = 0; i < n; i++) {

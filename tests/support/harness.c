@@ -97,6 +97,8 @@ static int compile_model(const harness_case *c, const xy_model *model, xy_progra
   if (c->target == XY_TARGET_OPENCL && shared_ctx && !c->portable) {
     xy_device_limits_of(xrt_context_device(shared_ctx), &co.device);
   }
+  if (c->portable && c->compute_units > 0)
+    co.device.compute_units = c->compute_units;
   xy_error err;
   int rc = xy_compile(model, &co, prog, &err);
   if (rc)

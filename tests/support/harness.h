@@ -21,6 +21,7 @@ typedef struct harness_case {
   int lanes, rows, wg;       /* schedule knobs; 0: the cost model decides */
   bool portable;             /* compile for a device nobody named (the portable schedule:
                                 GPU-like groups, local-memory tiles), run on this one */
+  unsigned compute_units;    /* portable: the compute units to assume (0: the default) */
   uint64_t seed;
   const char *const *overrides;
   size_t n_overrides;
