@@ -20,11 +20,11 @@ const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_o
 kir_expr *memory_act(kir_builder *b, mem_act act, kir_expr *z);
 kir_expr *memory_act_grad(kir_builder *b, mem_act act, kir_expr *z);
 
-/* Adds a kernel parameter for every present input slot of a memory_scan, in slot order,
- * and the matching launch arguments; ids[slot] is the kernel array or -1. Returns the
- * number of arguments written to args. */
+/* Adds a kernel parameter for every present input slot of a memory_scan that the bit mask
+ * skip leaves in, in slot order, and the matching launch arguments; ids[slot] is the
+ * kernel array or -1. Returns the number of arguments written to args. */
 int memory_inputs(kir_builder *b, lower_ctx *lc, const ir_op *op, const memory_dims *d,
-                  int *ids, kir_arg *args);
+                  unsigned skip, int *ids, kir_arg *args);
 
 /* ------------------------------------------------------------------ chunked form internals */
 
@@ -72,7 +72,9 @@ typedef struct chunk_io {
   const ir_memory_attrs *a;
   int ids[IR_MAX_SLOTS];   /* kernel arrays of the op's inputs (-1: absent) */
   int cf, xq, y, sout;     /* coefficients, queries, y, state_out (-1: absent) */
-  int h, rs, bi, s, grp;   /* vars: head, row slice, batch element, shard, group index */
+  int h, rs, bi, s;        /* vars: head, row slice, batch element, shard */
+  int64_t slices;
+  int grp;                 /* var: the group's index (memory_group_index), -1 until asked */
 } chunk_io;
 
 /* Declares the kernel parameters and fills args; returns their number. */
@@ -82,6 +84,9 @@ int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geomet
  * linear memory without the LayerNorm wrapper updates independently), axis 1 batch
  * element x shard. */
 void memory_chunk_group(kir_builder *b, chunk_io *io, int64_t slices);
+/* The group's index among all (head, slice, batch, shard) groups, for its rows of global
+ * scratch buffers; declared on first use (a kernel whose arrays are all local has none). */
+int memory_group_index(kir_builder *b, chunk_io *io);
 /* Element index of token t (an expression), feature c of a [B,L,H,D] input of the group. */
 kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c);
 /* TTT's wrapper x + gamma LN(o) + beta (spec §1.1), one work-item per row of O [rows][DV]

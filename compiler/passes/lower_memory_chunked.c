@@ -112,31 +112,31 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
   int64_t RB = g->co.rb, RF = g->co.rf, GE = g->co.ge, SE = g->co.se, END = g->co.end;
 
   kb_comment(b, "b_i, f_i, m_i: b = (1 - alpha) b, m = eta m, f = (1 - alpha) f + m");
-  int one = kb_parfor(b, "one", I(1));
-  (void)one;
+  int one = kb_parfor(b, "one", I(1)); /* 0: its work-item */
+  int cb1 = kb_let(b, "cb1", KT_INT, ADD(V(cb), V(one)));
   int bv = kb_let(b, "bv", KT_FLOAT, F(1)), fv = kb_let(b, "fv", KT_FLOAT, F(0));
   int mv = kb_let(b, "mv", KT_FLOAT, F(1));
   int i = kb_for(b, "i", I(0), V(n));
-  int t = kb_let(b, "t", KT_INT, ADD(V(t0), V(i)));
+  int t = a->decay || a->momentum ? kb_let(b, "t", KT_INT, ADD(V(t0), V(i))) : -1;
   if (!a->ttt_lr && a->read == MEM_READ_EXCLUSIVE) { /* the row before token i */
-    kb_store(b, out, ADD(V(cb), ADD(I(RB), V(i))), V(bv));
-    kb_store(b, out, ADD(V(cb), ADD(I(RF), V(i))), V(fv));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RB), V(i))), V(bv));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RF), V(i))), V(fv));
   }
   int kw = kb_let(b, "kw", KT_FLOAT, a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(t))) : F(1));
   kb_set(b, mv, a->momentum ? MUL(gate_at(b, g, eta, bi, h, V(t)), V(mv)) : F(0));
   kb_set(b, bv, MUL(V(kw), V(bv)));
   kb_set(b, fv, ADD(MUL(V(kw), V(fv)), V(mv)));
   if (a->ttt_lr) {
-    kb_store(b, out, ADD(V(cb), ADD(I(RB), V(i))), F(1));
-    kb_store(b, out, ADD(V(cb), ADD(I(RF), V(i))), F(0));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RB), V(i))), F(1));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RF), V(i))), F(0));
   } else if (a->read == MEM_READ_INCLUSIVE) {
-    kb_store(b, out, ADD(V(cb), ADD(I(RB), V(i))), V(bv));
-    kb_store(b, out, ADD(V(cb), ADD(I(RF), V(i))), V(fv));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RB), V(i))), V(bv));
+    kb_store(b, out, ADD(V(cb1), ADD(I(RF), V(i))), V(fv));
   }
   kb_end(b);
-  kb_store(b, out, ADD(V(cb), I(END)), a->ttt_lr ? F(1) : V(bv));
-  kb_store(b, out, ADD(V(cb), I(END + 1)), a->ttt_lr ? F(0) : V(fv));
-  kb_store(b, out, ADD(V(cb), I(END + 2)), a->ttt_lr ? F(0) : V(mv));
+  kb_store(b, out, ADD(V(cb1), I(END)), a->ttt_lr ? F(1) : V(bv));
+  kb_store(b, out, ADD(V(cb1), I(END + 1)), a->ttt_lr ? F(0) : V(fv));
+  kb_store(b, out, ADD(V(cb1), I(END + 2)), a->ttt_lr ? F(0) : V(mv));
   if (!intra) {
     /* Only the chunk's last row of G and sigma is needed: backwards, division-free,
      * G_{n-1,j} = theta_j X_j with X_j = P_j + eta_{j+1} X_{j+1}, P_j the product of
@@ -146,15 +146,15 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
     int jj = kb_for(b, "jj", I(0), V(n));
     int jb = kb_let(b, "jb", KT_INT, SUB(SUB(V(n), I(1)), V(jj)));
     kb_if(b, kx_bin(b, KB_GT, V(jj), I(0)));
-    int tn = kb_let(b, "tn", KT_INT, ADD(ADD(V(t0), V(jb)), I(1))); /* token j + 1 */
+    int tn = a->momentum || a->decay ? kb_let(b, "tn", KT_INT, ADD(ADD(V(t0), V(jb)), I(1))) : -1;
     int en = kb_let(b, "en", KT_FLOAT, a->momentum ? gate_at(b, g, eta, bi, h, V(tn)) : F(0));
     kb_set(b, pv, MUL(V(pv), a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(tn))) : F(1)));
     kb_set(b, xv, ADD(V(pv), MUL(V(en), V(xv))));
     kb_set(b, sv, MUL(V(en), V(sv)));
     kb_end(b);
     int thb = kb_let(b, "thb", KT_FLOAT, gate_at(b, g, theta, bi, h, ADD(V(t0), V(jb))));
-    kb_store(b, out, ADD(V(cb), ADD(I(GE), V(jb))), MUL(V(thb), V(xv)));
-    kb_store(b, out, ADD(V(cb), ADD(I(SE), V(jb))), MUL(V(thb), V(sv)));
+    kb_store(b, out, ADD(V(cb1), ADD(I(GE), V(jb))), MUL(V(thb), V(xv)));
+    kb_store(b, out, ADD(V(cb1), ADD(I(SE), V(jb))), MUL(V(thb), V(sv)));
     kb_end(b);
   }
   kb_end(b);
@@ -181,7 +181,7 @@ static int coeff_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int c
         kb_store(b, out, ADD(V(cb), MAD(V(j), C, V(j))), F(0));
       i = kb_for(b, "i", V(j), V(n));
       kb_if(b, kx_bin(b, KB_GT, V(i), V(j)));
-      t = kb_let(b, "t", KT_INT, ADD(V(t0), V(i)));
+      t = a->momentum || a->decay ? kb_let(b, "t", KT_INT, ADD(V(t0), V(i))) : -1;
       kb_set(b, sg, a->momentum ? MUL(gate_at(b, g, eta, bi, h, V(t)), V(sg)) : F(0));
       kb_set(b, gg, ADD(MUL(a->decay ? SUB(F(1), gate_at(b, g, alpha, bi, h, V(t))) : F(1), V(gg)),
                         V(sg)));
@@ -235,9 +235,12 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   int64_t C = g->C, DK = g->DK;
   int wg = lower_wg(lc, DK * DK);
   int64_t QB = C < MEMORY_QT ? C : MEMORY_QT;
-  uint64_t need = 4u * (uint64_t)(DK * (DK + 1) + C * (DK + 1) + QB * C + C);
+  /* P and the scores in local memory; the normalised keys too when they fit, else in a
+   * global scratch row per group (a 64-token chunk on a 32 KiB device) */
+  uint64_t need = 4u * (uint64_t)(DK * (DK + 1) + QB * C + C);
   if (need > local_budget(lc->opt))
     return local_overflow(lc->err, lc->opt, op->name, "the Q-K projection", need, NULL);
+  bool kh_local = need + 4u * (uint64_t)(C * (DK + 1)) <= local_budget(lc->opt);
   kir_builder bb, *b = &bb;
   kb_init(b, lc->k);
   int kid = kb_kernel(b, lower_name(lc, op, "qkproj"), wg, 2,
@@ -248,7 +251,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   int q = kb_global(b, "q", KT_FLOAT, rows * DK, true);
   int k = kb_global(b, "k", KT_FLOAT, rows * DK, true);
   int x = kb_global(b, "x", KT_FLOAT, rows * DK, false);
-  kir_arg args[4] = {{true, lower_in(lc, op, MS_Q)}, {true, lower_in(lc, op, MS_K)}, {true, xbuf}};
+  kir_arg args[5] = {{true, lower_in(lc, op, MS_Q)}, {true, lower_in(lc, op, MS_K)}, {true, xbuf}};
   int n_args = 3;
   int sout = -1;
   memory_dims md;
@@ -264,11 +267,22 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   /* Rows of P and Khat padded by one on GPUs (work-items read different rows at the same
    * column), dot products on VC-lane vectors on CPUs. */
   int64_t VC = memory_vector_width(lc->opt, DK), KS = VC > 1 ? DK : DK + 1;
-  int P = kb_local(b, "p", KT_FLOAT, DK * KS), KH = kb_local(b, "khat", KT_FLOAT, C * KS);
+  int P = kb_local(b, "p", KT_FLOAT, DK * KS), KH;
+  int64_t n_groups = g->H * g->B * g->shards;
+  if (kh_local) {
+    KH = kb_local(b, "khat", KT_FLOAT, C * KS);
+  } else {
+    int buf = lower_temp(lc, lower_name(lc, op, "khat"), n_groups * C * KS);
+    if (buf < 0)
+      return XY_E_LIMIT;
+    KH = kb_global(b, "khat", KT_FLOAT, n_groups * C * KS, false);
+    args[n_args++] = (kir_arg){true, buf};
+  }
   int KQ = kb_local(b, "kq", KT_FLOAT, QB * C), NR = kb_local(b, "nrm", KT_FLOAT, C);
   int h = kb_let(b, "h", KT_INT, GID(0));
   int bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
   int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
+  int khb = kb_let(b, "khb", KT_INT, kh_local ? I(0) : MUL(MAD(V(h), g->B * g->shards, GID(1)), I(C * KS)));
   int s0, send;
   memory_shard_range(b, g, s, &s0, &send);
   int t0 = memory_chunk_loop(b, g, s0, send);
@@ -292,7 +306,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   j = kb_let(b, "j", KT_INT, DIV(V(jc), I(DK)));
   int c = kb_let(b, "c", KT_INT, REM(V(jc), I(DK)));
   int row = kb_let(b, "row", KT_INT, MAD(MAD(V(bi), g->L, ADD(V(t0), V(j))), g->H, V(h)));
-  kb_store(b, KH, MAD(V(j), KS, V(c)), MUL(LD(k, MAD(V(row), DK, V(c))), LD(NR, V(j))));
+  kb_store(b, KH, ADD(V(khb), MAD(V(j), KS, V(c))), MUL(LD(k, MAD(V(row), DK, V(c))), LD(NR, V(j))));
   kb_end(b);
   /* query rows a block of QB at a time: the scores khat_j . q_i stay [QB][C] */
   int i0 = kb_for(b, "i0", I(0), DIV(ADD(V(n), I(QB - 1)), I(QB)));
@@ -303,7 +317,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   j = kb_let(b, "j", KT_INT, REM(V(ij), V(n)));
   int qrow = kb_let(b, "qrow", KT_INT, MAD(MAD(V(bi), g->L, ADD(ADD(V(t0), V(ib)), V(ii))), g->H, V(h)));
   kb_store(b, KQ, MAD(V(ii), C, V(j)),
-           memory_dot(b, VC, KH, MUL(V(j), I(KS)), q, MUL(V(qrow), I(DK)), DK, "acc"));
+           memory_dot(b, VC, KH, ADD(V(khb), MUL(V(j), I(KS))), q, MUL(V(qrow), I(DK)), DK, "acc"));
   kb_end(b);
   int ir = kb_parfor(b, "ir", MUL(V(nq), I(DK)));
   ii = kb_let(b, "ii", KT_INT, DIV(V(ir), I(DK)));
@@ -313,7 +327,7 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   int acc = kb_let(b, "acc", KT_FLOAT,
                    memory_dot(b, VC, P, MUL(V(r), I(KS)), q, MUL(V(qrow), I(DK)), DK, "pq"));
   j = kb_for(b, "j", I(0), ADD(V(i), I(1)));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(KQ, MAD(V(ii), C, V(j))), LD(KH, MAD(V(j), KS, V(r))))));
+  kb_set(b, acc, ADD(V(acc), MUL(LD(KQ, MAD(V(ii), C, V(j))), LD(KH, ADD(V(khb), MAD(V(j), KS, V(r)))))));
   kb_end(b);
   kb_store(b, x, MAD(V(qrow), DK, V(r)), V(acc));
   kb_end(b);
@@ -326,8 +340,8 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
   kir_expr *pi = MAD(V(r), KS, V(c));
   acc = kb_let(b, "acc", KT_FLOAT, kx_vload(b, P, pi, (int)VC));
   j = kb_for(b, "j", I(0), V(n));
-  kb_set(b, acc, ADD(V(acc), MUL(kx_splat(b, LD(KH, MAD(V(j), KS, V(r))), (int)VC),
-                                 kx_vload(b, KH, MAD(V(j), KS, V(c)), (int)VC))));
+  kb_set(b, acc, ADD(V(acc), MUL(kx_splat(b, LD(KH, ADD(V(khb), MAD(V(j), KS, V(r)))), (int)VC),
+                                 kx_vload(b, KH, ADD(V(khb), MAD(V(j), KS, V(c))), (int)VC))));
   kb_end(b);
   kb_store(b, P, MAD(V(r), KS, V(c)), V(acc));
   kb_end(b);
@@ -354,7 +368,11 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
 int memory_chunk_io(kir_builder *b, lower_ctx *lc, const ir_op *op, const geometry *g,
                     const memory_dims *d, int coef, int xbuf, chunk_io *io, kir_arg *args)
 {
-  int n = memory_inputs(b, lc, op, d, io->ids, args);
+  /* the gates and TTT's offsets reach the chunk kernels through the coefficients, and q
+   * through the projection when there is one */
+  unsigned skip = 1u << MS_THETA | 1u << MS_ETA | 1u << MS_ALPHA | 1u << MS_OFFSET |
+                  (xbuf >= 0 ? 1u << MS_Q : 0u);
+  int n = memory_inputs(b, lc, op, d, skip, io->ids, args);
   io->a = &op->attr.memory;
   io->g = g;
   io->cf = kb_global(b, "coef", KT_FLOAT, g->B * g->H * g->chunks * g->NCO, true);
@@ -381,8 +399,17 @@ void memory_chunk_group(kir_builder *b, chunk_io *io, int64_t slices)
   io->rs = kb_let(b, "rs", KT_INT, REM(GID(0), I(slices)));
   io->bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
   io->s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
-  io->grp = kb_let(b, "grp", KT_INT,
-                   MAD(MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)), slices, V(io->rs)));
+  io->slices = slices;
+  io->grp = -1;
+}
+
+int memory_group_index(kir_builder *b, chunk_io *io)
+{
+  const geometry *g = io->g;
+  if (io->grp < 0)
+    io->grp = kb_let(b, "grp", KT_INT, MAD(MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)),
+                                            io->slices, V(io->rs)));
+  return io->grp;
 }
 
 kir_expr *memory_row_at(kir_builder *b, const chunk_io *io, kir_expr *t, int64_t D, kir_expr *c)

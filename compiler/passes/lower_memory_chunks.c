@@ -186,20 +186,21 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int r0 = kb_let(b, "r0", KT_INT, MUL(V(io.rs), I(DV))); /* the slice's first value row */
   k.h = io.h;
   k.bi = io.bi;
-  int s = io.s, grp = io.grp;
+  int s = io.s;
   placed *all[4] = {&k.W, &k.M, &DW, &DM};
   bool loc[4] = {fits[0], fits[3], fits[4], fits[5]};
   static const char *bases[4] = {"wb", "mb", "dwb", "dmb"};
   for (int i = 0; i < 4; i++)
     if (all[i]->arr >= 0)
-      all[i]->base = kb_let(b, bases[i], KT_INT, loc[i] ? I(0) : MUL(V(grp), I(NP)));
+      all[i]->base = kb_let(b, bases[i], KT_INT,
+                            loc[i] ? I(0) : MUL(V(memory_group_index(b, &io)), I(NP)));
   int s0, send;
   memory_shard_range(b, g, s, &s0, &send);
-  int last_shard = kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L)));
+  int last_shard = sout >= 0 ? kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L))) : -1;
   /* Counts as variables: parfors then render as strided loops; as `if (lid < n)` blocks in
    * a larger group, PoCL 3.1 lost this kernel's state update (DK = DV = 3, 16 items). */
   int np = kb_let(b, "np", KT_INT, I(NP)), dvk = kb_let(b, "dvk", KT_INT, I(DV * DK / VC));
-  int dv = kb_let(b, "dv", KT_INT, I(DV));
+  int dv = bias ? kb_let(b, "dv", KT_INT, I(DV)) : -1;
   int winit = ids[MS_WINIT];
   kir_expr *sbase = MUL(MAD(V(k.bi), g->H, V(k.h)), I(NS)); /* this (b, h)'s state_out row */
 
@@ -295,7 +296,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   }
   int ir = kb_parfor(b, "ir", MUL(V(nq), I(DV)));
   int ii = kb_let(b, "ii", KT_INT, DIV(V(ir), I(DV)));
-  int i = kb_let(b, "i", KT_INT, ADD(V(ib), V(ii)));
+  int i = intra ? kb_let(b, "i", KT_INT, ADD(V(ib), V(ii))) : -1; /* the row in the chunk */
   r = kb_let(b, "r", KT_INT, REM(V(ir), I(DV)));
   int yv;
   {
@@ -318,11 +319,10 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     kb_set(b, yv, SUB(V(yv), MUL(LD(SC, MAD(V(ii), C, V(j))), LD(E, MAD(V(j), DV, V(r))))));
     kb_end(b);
   }
-  int qrow = kb_let(b, "qrow", KT_INT, ADD(V(tq), V(ii)));
   if (a->ln_residual)
     kb_store(b, OY, V(ir), V(yv));
   else
-    kb_store(b, y, row_at(&k, V(qrow), DVG, ADD(V(r0), V(r))), V(yv));
+    kb_store(b, y, row_at(&k, ADD(V(tq), V(ii)), DVG, ADD(V(r0), V(r))), V(yv));
   kb_end(b);
   if (a->ln_residual)
     memory_ln_read(b, &io, OY, -1, V(nq), tq);
@@ -337,7 +337,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     int lanes = is_bias ? 1 : (int)VC;
     e = kb_parfor(b, "e", V(is_bias ? dv : dvk));
     r = kb_let(b, "r", KT_INT, is_bias ? V(e) : DIV(V(e), I(DK / VC)));
-    int c = kb_let(b, "c", KT_INT, is_bias ? I(0) : MUL(REM(V(e), I(DK / VC)), I(VC)));
+    int c = is_bias ? -1 : kb_let(b, "c", KT_INT, MUL(REM(V(e), I(DK / VC)), I(VC)));
     int sg = kb_let(b, "sg", KT_FLOAT, kx_splat(b, F(0), lanes));
     int ss = has_mom ? kb_let(b, "ss", KT_FLOAT, kx_splat(b, F(0), lanes)) : -1;
     j = kb_for(b, "j", I(0), V(m));

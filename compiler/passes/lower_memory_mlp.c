@@ -140,14 +140,15 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   k.io = &io;
   k.h = io.h;
   k.bi = io.bi;
-  int s = io.s, grp = io.grp;
+  int s = io.s;
   for (size_t i = 0; i < XY_ARRAY_LEN(plan); i++)
     if (plan[i].want)
       plan[i].x->base = kb_let(b, plan[i].name, KT_INT,
-                               plan[i].local ? I(0) : MUL(V(grp), I(plan[i].count)));
+                               plan[i].local ? I(0)
+                                             : MUL(V(memory_group_index(b, &io)), I(plan[i].count)));
   int s0, send;
   memory_shard_range(b, g, s, &s0, &send);
-  int last_shard = kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L)));
+  int last_shard = sout >= 0 ? kb_let(b, "last", KT_BOOL, kx_bin(b, KB_EQ, V(send), I(g->L))) : -1;
   /* Counts as variables, so that parfors render as strided loops (see lower_memory_chunks.c). */
   int nw = kb_let(b, "nw", KT_INT, I(NW));
   int winit = ids[MS_WINIT];

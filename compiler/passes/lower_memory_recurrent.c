@@ -36,14 +36,14 @@ kir_expr *memory_act_grad(kir_builder *b, mem_act act, kir_expr *z)
 }
 
 int memory_inputs(kir_builder *b, lower_ctx *lc, const ir_op *op, const memory_dims *d,
-                  int *ids, kir_arg *args)
+                  unsigned skip, int *ids, kir_arg *args)
 {
   const ir_op_info *info = ir_op_info_of(op->code);
   int n = 0;
   for (int s = 0; s < info->n_in; s++) {
     ids[s] = -1;
     int buf = lower_in(lc, op, s);
-    if (buf < 0)
+    if (buf < 0 || (skip >> s & 1u))
       continue;
     int64_t count = lc->k->buffers[buf].count;
     ids[s] = kb_global(b, info->in_names[s], KT_FLOAT, count > 0 ? count : 1, true);
@@ -103,8 +103,7 @@ static void layer_norm(rec *r, int XH, int SD)
 {
   kir_builder *b = r->b;
   int64_t DV = r->d->DV;
-  int one = kb_parfor(b, "one", I(1));
-  (void)one;
+  int one = kb_parfor(b, "one", I(1)); /* 0: its work-item */
   int mean = kb_let(b, "mean", KT_FLOAT, F(0));
   int i = kb_for(b, "i", I(0), I(DV));
   kb_set(b, mean, ADD(V(mean), LD(r->O, V(i))));
@@ -120,7 +119,7 @@ static void layer_norm(rec *r, int XH, int SD)
   i = kb_for(b, "i", I(0), I(DV));
   kb_store(b, XH, V(i), DIV(SUB(LD(r->O, V(i)), V(mean)), V(sd)));
   kb_end(b);
-  kb_store(b, SD, I(0), V(sd));
+  kb_store(b, SD, V(one), V(sd));
   kb_end(b);
 }
 
@@ -159,7 +158,7 @@ int lower_memory_recurrent(lower_ctx *lc, const ir_op *op)
                       "element (axis 1) walks the tokens: gradient at the anchor, update, read.");
   kir_arg args[16];
   int ids[IR_MAX_SLOTS];
-  int n = memory_inputs(b, lc, op, d, ids, args);
+  int n = memory_inputs(b, lc, op, d, 0, ids, args);
   int y = kb_global(b, "y", KT_FLOAT, B * L * H * DV, false);
   args[n++] = (kir_arg){true, lower_out(lc, op, MS_Y)};
   int sout = -1;
@@ -177,19 +176,20 @@ int lower_memory_recurrent(lower_ctx *lc, const ir_op *op)
   }
   r.x_in = kb_local(b, "x_in", KT_FLOAT, DK);
   int XQ = kb_local(b, "xq", KT_FLOAT, DK);
-  r.Z = kb_local(b, "z", KT_FLOAT, DH > 0 ? DH : 1);
-  r.HH = kb_local(b, "hh", KT_FLOAT, DH > 0 ? DH : 1);
-  int DELTA = kb_local(b, "delta", KT_FLOAT, DH > 0 ? DH : 1);
-  int HG = kb_local(b, "hg", KT_FLOAT, DH > 0 ? DH : 1); /* the gradient's activations */
+  r.Z = DH > 0 ? kb_local(b, "z", KT_FLOAT, DH) : -1;
+  r.HH = DH > 0 ? kb_local(b, "hh", KT_FLOAT, DH) : -1;
+  int DELTA = DH > 0 ? kb_local(b, "delta", KT_FLOAT, DH) : -1;
+  int HG = DH > 0 ? kb_local(b, "hg", KT_FLOAT, DH) : -1; /* the gradient's activations */
   r.O = kb_local(b, "o", KT_FLOAT, DV);
   int E = kb_local(b, "e", KT_FLOAT, DV);
-  int XH = kb_local(b, "xhat", KT_FLOAT, DV);
-  int SD = kb_local(b, "sd", KT_FLOAT, 1);
+  int XH = a->ln_residual ? kb_local(b, "xhat", KT_FLOAT, DV) : -1;
+  int SD = a->ln_residual ? kb_local(b, "sd", KT_FLOAT, 1) : -1;
 
   int h = kb_let(b, "h", KT_INT, GID(0));
   int bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(shards)));
   int shard = kb_let(b, "shard", KT_INT, REM(GID(1), I(shards)));
-  int grp = kb_let(b, "grp", KT_INT, MAD(V(bi), H, V(h)));
+  bool need_grp = !state_local || ids[MS_STATE] >= 0 || sout >= 0;
+  int grp = need_grp ? kb_let(b, "grp", KT_INT, MAD(V(bi), H, V(h))) : -1; /* (b, h) */
   r.sb = kb_let(b, "sb", KT_INT, state_local ? I(0) : MUL(MAD(V(grp), shards, V(shard)), I(NS)));
   int winit = ids[MS_WINIT];
 
@@ -257,10 +257,9 @@ int lower_memory_recurrent(lower_ctx *lc, const ir_op *op)
     /* through x + gamma LN(o) + beta (spec §1.1): u = 2c (k + gamma xhat + beta - v) gamma,
      * e = (D u - sum u - xhat sum(u xhat)) / (D sd) */
     layer_norm(&r, XH, SD);
-    int one = kb_parfor(b, "one", I(1));
-    (void)one;
+    int one = kb_parfor(b, "one", I(1)); /* 0: its work-item */
     int su = kb_let(b, "su", KT_FLOAT, F(0)), sux = kb_let(b, "sux", KT_FLOAT, F(0));
-    int i = kb_for(b, "i", I(0), I(DV));
+    int i = kb_for(b, "i", V(one), I(DV));
     int g = kb_let(b, "g", KT_FLOAT, LD(gamma, MAD(V(h), DV, V(i))));
     int u = kb_let(b, "u", KT_FLOAT,
                    MUL(MUL(F(two_c), SUB(ADD(ADD(LD(r.x_in, V(i)), MUL(V(g), LD(XH, V(i)))),
@@ -327,9 +326,12 @@ int lower_memory_recurrent(lower_ctx *lc, const ir_op *op)
       kb_comment(b, a->ttt_lr ? "TTT: G += theta g; W = A - row_i G"
                               : "update: Mom = eta Mom - theta g; W = (1 - alpha) W + Mom");
       int theta = kb_let(b, "theta", KT_FLOAT, LD(ids[MS_THETA], V(row)));
-      int keep_m = kb_let(b, "keep_m", KT_FLOAT, a->momentum ? LD(ids[MS_ETA], V(row)) : F(0));
-      int keep_w = kb_let(b, "keep_w", KT_FLOAT,
-                          a->decay ? SUB(F(1), LD(ids[MS_ALPHA], V(row))) : F(1));
+      int keep_m = !a->ttt_lr && lay->mom >= 0
+                       ? kb_let(b, "keep_m", KT_FLOAT, a->momentum ? LD(ids[MS_ETA], V(row)) : F(0))
+                       : -1;
+      int keep_w = !a->ttt_lr ? kb_let(b, "keep_w", KT_FLOAT,
+                                       a->decay ? SUB(F(1), LD(ids[MS_ALPHA], V(row))) : F(1))
+                              : -1;
       int lr_row = -1;
       if (a->ttt_lr) {
         kir_expr *fi = kx_un(b, KU_TO_FLOAT, ADD(V(ic), I(1)));

@@ -181,7 +181,9 @@ static void samples(void **state)
   assert_non_null(dir);
   static const int knobs[][2] = {{0, 0}, {16, 4}, {1, 1}};
   static const char *const names[] = {"scan1d.json", "scan_dag.json", "scan2d.json",
-                                      "scan2d_fused.json"};
+                                      "scan2d_fused.json", "titans_scan.json", "ttt_scan.json",
+                                      "tnt_scan.json", "tnt_mlp_scan.json", "titans.json",
+                                      "ttt_linear.json", "tnt.json", "tnt_mlp.json"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
