@@ -65,6 +65,11 @@ kir_expr *memory_dot(kir_builder *b, int64_t VC, int arr_a, kir_expr *base_a, in
  * makes PoCL fast), 1 elsewhere (GPU work-items read rows in parallel). */
 int64_t memory_vector_width(const xy_compile_options *opt, int64_t n);
 
+/* A count-float array of each group: local, or a row of a global scratch buffer of groups
+ * rows (its launch argument appended to args). *arr gets the kernel array. */
+int memory_place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
+                 int64_t groups, bool local, kir_arg *args, int *n_args, int *arr);
+
 /* What both sequential kernels declare: the op's inputs, the coefficients, the queries
  * (projected or not), y and state_out; and their group's indices. */
 typedef struct chunk_io {

@@ -439,6 +439,21 @@ int64_t memory_vector_width(const xy_compile_options *opt, int64_t n)
   return VC;
 }
 
+int memory_place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
+                 int64_t groups, bool local, kir_arg *args, int *n_args, int *arr)
+{
+  if (local) {
+    *arr = kb_local(b, name, KT_FLOAT, count);
+    return XY_OK;
+  }
+  int buf = lower_temp(lc, lower_name(lc, op, name), groups * count);
+  if (buf < 0)
+    return XY_E_LIMIT;
+  *arr = kb_global(b, name, KT_FLOAT, groups * count, false);
+  args[(*n_args)++] = (kir_arg){true, buf};
+  return XY_OK;
+}
+
 /* Element i of array arr at its base var (-1: none). */
 static kir_expr *elem(kir_builder *b, int base, kir_expr *i)
 {

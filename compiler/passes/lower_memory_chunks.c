@@ -96,21 +96,6 @@ static void load_tile(ck *k, int tile, int input, int t, kir_expr *count)
   kb_end(b);
 }
 
-static int place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
-                 int64_t groups, bool local, kir_arg *args, int *n_args, placed *p)
-{
-  if (local) {
-    p->arr = kb_local(b, name, KT_FLOAT, count);
-    return XY_OK;
-  }
-  int buf = lower_temp(lc, lower_name(lc, op, name), groups * count);
-  if (buf < 0)
-    return XY_E_LIMIT;
-  p->arr = kb_global(b, name, KT_FLOAT, groups * count, false);
-  args[(*n_args)++] = (kir_arg){true, buf};
-  return XY_OK;
-}
-
 int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                          const memory_dims *d, int coef, int xbuf)
 {
@@ -165,13 +150,13 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   ck k = {.b = b, .g = g, .a = a, .io = &io, .DK = DK, .DV = DV, .KS = KS, .VC = VC, .KT = -1, .QT = -1,
           .W = {-1, -1}, .M = {-1, -1}, .k_in = ids[MS_K], .x_in = xq};
   placed DW = {-1, -1}, DM = {-1, -1};
-  int rc = place(lc, op, b, "w", NP, groups_n, fits[0], args, &n_args, &k.W);
+  int rc = memory_place(lc, op, b, "w", NP, groups_n, fits[0], args, &n_args, &k.W.arr);
   if (!rc && has_mom)
-    rc = place(lc, op, b, "mom", NP, groups_n, fits[3], args, &n_args, &k.M);
+    rc = memory_place(lc, op, b, "mom", NP, groups_n, fits[3], args, &n_args, &k.M.arr);
   if (!rc && tiled)
-    rc = place(lc, op, b, "dw", NP, groups_n, fits[4], args, &n_args, &DW);
+    rc = memory_place(lc, op, b, "dw", NP, groups_n, fits[4], args, &n_args, &DW.arr);
   if (!rc && tiled && has_mom)
-    rc = place(lc, op, b, "dm", NP, groups_n, fits[5], args, &n_args, &DM);
+    rc = memory_place(lc, op, b, "dm", NP, groups_n, fits[5], args, &n_args, &DM.arr);
   if (rc)
     return rc;
   if (fits[1])

@@ -65,25 +65,6 @@ static kir_expr *matvec(mk *k, const arr *w, kir_expr *wrow, int64_t n, int xa, 
   return V(acc);
 }
 
-/* Places a count-float array: local when it fits what is left of the budget. */
-static int place(lower_ctx *lc, const ir_op *op, kir_builder *b, const char *name, int64_t count,
-                 int64_t groups, uint64_t *left, kir_arg *args, int *n_args, arr *x, bool *local)
-{
-  uint64_t need = 4u * (uint64_t)count;
-  *local = need <= *left;
-  if (*local) {
-    *left -= need;
-    x->id = kb_local(b, name, KT_FLOAT, count);
-    return XY_OK;
-  }
-  int buf = lower_temp(lc, lower_name(lc, op, name), groups * count);
-  if (buf < 0)
-    return XY_E_LIMIT;
-  x->id = kb_global(b, name, KT_FLOAT, groups * count, false);
-  args[(*n_args)++] = (kir_arg){true, buf};
-  return XY_OK;
-}
-
 int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
                              const memory_dims *d, int coef, int xbuf)
 {
@@ -128,8 +109,12 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   for (size_t i = 0; i < XY_ARRAY_LEN(plan); i++) {
     if (!plan[i].want)
       continue;
-    int rc = place(lc, op, b, plan[i].name, plan[i].count, groups_n, &left, args, &n_args,
-                   plan[i].x, &plan[i].local);
+    uint64_t need = 4u * (uint64_t)plan[i].count; /* local when it fits what is left */
+    plan[i].local = need <= left;
+    if (plan[i].local)
+      left -= need;
+    int rc = memory_place(lc, op, b, plan[i].name, plan[i].count, groups_n, plan[i].local, args,
+                          &n_args, &plan[i].x->id);
     if (rc)
       return rc;
   }
