@@ -756,6 +756,57 @@ static void differential(void **state)
   }
 }
 
+/* §7.5.4 on the kernels: with resets, perturbing a token of one shard changes the outputs
+ * of that shard from that token on and nothing else, bit for bit (each shard has its own
+ * work-group), in both forms and on both targets. */
+static void shard_locality(void **state)
+{
+  (void)state;
+  mspec s = {1, 48, 2, 8, 8, titans(4), false, false, false};
+  s.a.reset = 16;
+  s.a.qkproj = MEM_QK_SHARD;
+  int slot[MS_STATE + 1];
+  ir_module *m = memory_module(&s, slot);
+  xy_model model = {m};
+  float *fin[MS_STATE + 1] = {NULL};
+  double *din[MS_STATE + 1] = {NULL};
+  random_inputs(&s, &model, slot, GATES_RANDOM, 99, fin, din);
+  xy_tensor_info t;
+  xy_model_output(&model, 0, &t);
+  float *y0 = malloc(sizeof(float) * t.count), *y1 = malloc(sizeof(float) * t.count);
+  assert_true(y0 && y1);
+  int64_t row = s.H * s.DV; /* floats per token of y */
+  static const char *forms[] = {"recurrent", "chunkwise"};
+  for (int f = 0; f < 2; f++)
+    for (int tg = 0; tg < 2; tg++) {
+      harness_case c = {.target = tg ? XY_TARGET_C : XY_TARGET_OPENCL, .form = forms[f]};
+      char msg[8192];
+      float *o0[1] = {y0}, *o1[1] = {y1};
+      if (harness_execute(&c, &model, fin, o0, NULL, 0, msg, sizeof msg))
+        fail_msg("%s", msg);
+      float saved = fin[slot[MS_V]][20 * s.H * s.DV]; /* a value of token 20, shard 1 */
+      fin[slot[MS_V]][20 * s.H * s.DV] += 0.5f;
+      int rc = harness_execute(&c, &model, fin, o1, NULL, 0, msg, sizeof msg);
+      fin[slot[MS_V]][20 * s.H * s.DV] = saved;
+      if (rc)
+        fail_msg("%s", msg);
+      for (int64_t tk = 0; tk < s.L; tk++) {
+        bool same = memcmp(y0 + tk * row, y1 + tk * row, sizeof(float) * (size_t)row) == 0;
+        if (same != (tk < 20 || tk >= 32)) /* changed: tokens 20..31 of shard 1 only */
+          fail_msg("%s, %s: token %lld %s", forms[f], tg ? "C" : "OpenCL", (long long)tk,
+                   same ? "did not change" : "changed outside the perturbed shard");
+      }
+    }
+  print_message("  shard locality: a change in shard 1 reaches tokens 20-31 only, both forms\n");
+  for (size_t i = 0; i < xy_model_num_inputs(&model); i++) {
+    free(fin[i]);
+    free(din[i]);
+  }
+  free(y0);
+  free(y1);
+  ir_module_free(m);
+}
+
 /* §7.5.7 on the kernels: a sequence in two calls, the state handed from the first to the
  * second, equals one call, for cuts inside a chunk and inside a shard. */
 static void streaming(void **state)
@@ -863,6 +914,7 @@ int main(void)
     cmocka_unit_test(vectors),
     cmocka_unit_test(differential),
     cmocka_unit_test(streaming),
+    cmocka_unit_test(shard_locality),
   };
   return cmocka_run_group_tests(tests, NULL, harness_group_teardown);
 }
