@@ -1,8 +1,8 @@
 /*
- * lower_memory_chunked.c: memory_scan in the chunked form (spec tnt.md §2.3, §5.4) for
- * linear memories. Within a chunk every gradient is taken at the chunk's anchor, so the
- * state after token i is b_i W + f_i Mom - sum_{j<=i} G_ij u_j with rank-1 u_j = e_j k_j^T
- * and coefficients that depend on the gates only. Three kernels:
+ * lower_memory_chunked.c: memory_scan in the chunked form (spec tnt.md §2.3, §5.4). Within
+ * a chunk every gradient is taken at the chunk's anchor, so the state after token i is
+ * b_i W + f_i Mom - sum_{j<=i} G_ij u_j with rank-1 u_j (per layer) and coefficients that
+ * depend on the gates only. Three kernels:
  *
  *   coeff   per (head, batch, chunk), all in parallel: the read coefficients rb_i, rf_i,
  *           RG_ij (the rows of b, f, G the read mode looks at) and the end-of-chunk ones
@@ -10,16 +10,12 @@
  *           learning-rate matrix is the same shape with RG_ij = eta_ij.
  *   qkproj  (Q-K projection only) per (head, batch, shard): x_i = P_s q_i +
  *           sum_{j<=i} (khat_j . q_i) khat_j, P += Khat^T Khat per chunk: state-independent.
- *   chunks  per (head, batch, shard): the sequential loop over the shard's chunks with W
- *           (and Mom) in local memory when they fit: e_j = 2c (W k_j + b - v_j) at the
- *           anchor, y_i = rb_i W x_i + rf_i Mom x_i - sum_j RG_ij (x_i . k_j) e_j, then
- *           W = b_end W + f_end Mom - sum_j ge_j e_j k_j^T, Mom = m_end Mom - sum_j se_j ...
+ *   chunks  per (head, batch, shard): the sequential loop over the shard's chunks, in
+ *           lower_memory_chunks.c (linear memories) and lower_memory_mlp.c (MLP memories).
  *
- * Resets make shards independent, so shards are stacked on the group axis with the batch.
- * A bias is a weight column whose input is 1. The ln_residual wrapper (TTT) adds a
- * per-token LayerNorm to the error and to the read.
+ * This file holds the first two, the driver, and what the chunk kernels share. Resets
+ * make shards independent, so shards are stacked on the group axis with the batch.
  */
-#include <stdio.h>
 
 #include "lower_expr.h"
 #include "lower_memory.h"

@@ -8,8 +8,6 @@
  * schedule, and streaming: the phase (the token's place in its shard or chunk) is read
  * from state_in and written back to state_out.
  */
-#include <stdio.h>
-
 #include "lower_expr.h"
 #include "lower_memory.h"
 
