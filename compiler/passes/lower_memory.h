@@ -6,13 +6,14 @@
 
 #include "lower.h"
 
-/* The token loop of spec §7.1-§7.2 as a kernel: one work-group per (head, batch element). */
+/* The token loop of spec §7.1-§7.2 as a kernel: one work-group per (head, batch element,
+ * shard). */
 int lower_memory_recurrent(lower_ctx *lc, const ir_op *op);
 /* The chunked form of spec §2.3 / §5.4: gate coefficients for every chunk up front, then
  * one sequential loop over chunks per (head, batch element, shard). */
 int lower_memory_chunked(lower_ctx *lc, const ir_op *op);
 
-/* NULL when the chunked form can run op, else why not ("needs a linear memory"). */
+/* NULL when the chunked form can run op, else why not ("takes no state_in ..."). */
 const char *memory_chunked_unsupported(const xy_compile_options *opt, const ir_op *op,
                                        const memory_dims *d);
 
