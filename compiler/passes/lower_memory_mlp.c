@@ -27,6 +27,7 @@ typedef struct arr {
 
 typedef struct mk {
   kir_builder *b;
+  const xy_compile_options *opt;
   const chunk_io *io;
   const geometry *g;
   const ir_memory_attrs *a;
@@ -57,12 +58,8 @@ static kir_expr *row_at(mk *k, kir_expr *t, int64_t D, kir_expr *c)
 static kir_expr *matvec(mk *k, const arr *w, kir_expr *wrow, int64_t n, int xa, kir_expr *xbase,
                         const char *name)
 {
-  kir_builder *b = k->b;
-  int acc = kb_let(b, name, KT_FLOAT, F(0));
-  int c = kb_for(b, "c", I(0), I(n));
-  kb_set(b, acc, ADD(V(acc), MUL(ld(k, w, ADD(wrow, V(c))), LD(xa, ADD(xbase, V(c))))));
-  kb_end(b);
-  return V(acc);
+  return memory_dot(k->b, memory_vector_width(k->opt, n), w->id, el(k, w, wrow), xa, xbase, n,
+                    name);
 }
 
 int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
@@ -118,7 +115,7 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     if (rc)
       return rc;
   }
-  mk k = {.b = b, .g = g, .a = a, .DK = DK, .DV = DV, .DH = DH, .NW = NW, .w2 = DH * DK,
+  mk k = {.b = b, .opt = lc->opt, .g = g, .a = a, .DK = DK, .DV = DV, .DH = DH, .NW = NW, .w2 = DH * DK,
           .b1 = DH * DK + DV * DH, .b2 = DH * DK + DV * DH + DH, .k_in = ids[MS_K],
           .x_in = xq, .v_in = ids[MS_V]};
   memory_chunk_group(b, &io, 1);
@@ -212,12 +209,10 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     j = kb_let(b, "j", KT_INT, REM(V(ij), V(n)));
     int val = kb_let(b, "val", KT_FLOAT, F(0));
     kb_if(b, kx_bin(b, KB_LE, V(j), V(i)));
-    int acc = kb_let(b, "acc", KT_FLOAT, bias ? F(1) : F(0));
-    int c = kb_for(b, "c", I(0), I(DK));
-    kb_set(b, acc, ADD(V(acc), MUL(LD(xq, row_at(&k, ADD(V(t0), V(i)), DK, V(c))),
-                                   LD(k.k_in, row_at(&k, ADD(V(t0), V(j)), DK, V(c))))));
-    kb_end(b);
-    kb_set(b, val, MUL(V(acc), LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
+    kir_expr *qk = memory_dot(b, memory_vector_width(lc->opt, DK), xq,
+                              row_at(&k, ADD(V(t0), V(i)), DK, I(0)), k.k_in,
+                              row_at(&k, ADD(V(t0), V(j)), DK, I(0)), DK, "qk");
+    kb_set(b, val, MUL(bias ? ADD(qk, F(1)) : qk, LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
     kb_end(b);
     kb_store(b, SC.id, el(&k, &SC, MAD(V(i), C, V(j))), V(val));
     kb_end(b);
@@ -248,11 +243,10 @@ int memory_mlp_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
     j = kb_let(b, "j", KT_INT, REM(V(ij), V(n)));
     int val = kb_let(b, "val", KT_FLOAT, F(0));
     kb_if(b, kx_bin(b, KB_LE, V(j), V(i)));
-    int acc = kb_let(b, "acc", KT_FLOAT, bias ? F(1) : F(0));
-    int c = kb_for(b, "c", I(0), I(DH));
-    kb_set(b, acc, ADD(V(acc), MUL(ld(&k, &HQ, MAD(V(i), DH, V(c))), ld(&k, &HK, MAD(V(j), DH, V(c))))));
-    kb_end(b);
-    kb_set(b, val, MUL(V(acc), LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
+    kir_expr *hh = memory_dot(b, memory_vector_width(lc->opt, DH), HQ.id,
+                              el(&k, &HQ, MUL(V(i), I(DH))), HK.id, el(&k, &HK, MUL(V(j), I(DH))),
+                              DH, "hh");
+    kb_set(b, val, MUL(bias ? ADD(hh, F(1)) : hh, LD(cf, ADD(V(cb), MAD(V(i), C, V(j))))));
     kb_end(b);
     kb_store(b, SC.id, el(&k, &SC, MAD(V(i), C, V(j))), V(val));
     kb_end(b);

@@ -144,8 +144,8 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
 }
 
 /* memory_scan: the chunked form (spec tnt.md §5.4) wherever it applies (no streaming state
- * coming in: its chunk grid would start at a phase known only at run time), except MLP
- * memories on CPUs; the token loop otherwise. */
+ * coming in: its chunk grid would start at a phase known only at run time); the token loop
+ * otherwise. It is the faster everywhere measured (docs/benchmarks.md). */
 static int schedule_memory(const pass_state *ps, ir_op *op, ir_form forced, xy_error *err)
 {
   const xy_compile_options *opt = ps->opt;
@@ -162,13 +162,7 @@ static int schedule_memory(const pass_state *ps, ir_op *op, ir_form forced, xy_e
   if (forced == IR_FORM_CHUNKWISE && why_not)
     return xy_fail(err, XY_E_USAGE, "memory_scan '%s': the chunkwise form %s; use --form "
                    "recurrent", op->name, why_not);
-  /* The chunked MLP kernel runs scalar dot products: on a CPU it does not beat the token
-   * loop (PoCL, 2 cores, TNT-MLP at 16384 tokens: 22.9 s chunked, 21.6 s recurrent); on
-   * GPUs it wins (H200: 0.82 s against 1.25 s). */
-  bool cpu_mlp = opt->device.is_cpu && op->attr.memory.hidden > 0;
-  s->form = forced != IR_FORM_AUTO        ? forced
-            : why_not != NULL || cpu_mlp ? IR_FORM_RECURRENT
-                                         : IR_FORM_CHUNKWISE;
+  s->form = forced != IR_FORM_AUTO ? forced : why_not ? IR_FORM_RECURRENT : IR_FORM_CHUNKWISE;
   s->chunk = op->attr.memory.chunk; /* part of the model, never the schedule's choice */
   s->lanes = 1;
   s->rows = 1;
