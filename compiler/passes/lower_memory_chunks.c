@@ -15,7 +15,9 @@
  * memory when they fit (each in priority order, else in global scratch). On GPUs the
  * work-items of a warp read different rows at the same column, so KS = DK + 1 keeps the
  * rows in different banks; on CPUs the dot products run on VC-lane vectors along DK
- * (explicit vectors are what makes PoCL fast) and KS = DK.
+ * (explicit vectors are what makes PoCL fast) and KS = DK. On GPUs with idle compute
+ * units, a linear memory without the LayerNorm wrapper also splits its value rows over
+ * work-groups (group axis 0 is head x row slice).
  */
 #include "lower_expr.h"
 #include "lower_memory.h"

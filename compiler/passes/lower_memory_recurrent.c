@@ -1,7 +1,8 @@
 /*
  * lower_memory_recurrent.c: memory_scan in the recurrent form, the token loop of spec
- * tnt.md §7.1-§7.2 as one kernel. One work-group per (head, batch element) walks the
- * tokens; its work-items split each step's rows: the gradient at the anchor, the Q-K
+ * tnt.md §7.1-§7.2 as one kernel. One work-group per (head, batch element, shard; a
+ * streaming state in keeps the whole sequence one shard) walks the tokens; its work-items
+ * split each step's rows: the gradient at the anchor, the Q-K
  * projection, the update of every weight, the read. The state (W, anchor, momentum, P)
  * lives in local memory when it fits and in a global scratch row per group otherwise
  * (MLP memories); the small per-token vectors always in local memory. It serves every
