@@ -78,7 +78,7 @@ typedef struct chunk_io {
   const ir_memory_attrs *a;
   int ids[IR_MAX_SLOTS];   /* kernel arrays of the op's inputs (-1: absent) */
   int cf, xq, y, sout;     /* coefficients, queries, y, state_out (-1: absent) */
-  int h, rs, bi, s;        /* vars: head, row slice, batch element, shard */
+  int h, rs, bi, s;        /* vars: head, row slice (-1 with one slice), batch, shard */
   int64_t slices;
   int grp;                 /* var: the group's index (memory_group_index), -1 until asked */
 } chunk_io;

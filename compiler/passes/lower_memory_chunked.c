@@ -275,9 +275,9 @@ static int qkproj_kernel(lower_ctx *lc, const ir_op *op, const geometry *g, int 
     args[n_args++] = (kir_arg){true, buf};
   }
   int KQ = kb_local(b, "kq", KT_FLOAT, QB * C), NR = kb_local(b, "nrm", KT_FLOAT, C);
-  int h = kb_let(b, "h", KT_INT, GID(0));
-  int bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
-  int s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
+  chunk_io gr = {.g = g}; /* only the group's indices */
+  memory_chunk_group(b, &gr, 1);
+  int h = gr.h, bi = gr.bi, s = gr.s;
   int khb = kb_let(b, "khb", KT_INT, kh_local ? I(0) : MUL(MAD(V(h), g->B * g->shards, GID(1)), I(C * KS)));
   int s0, send;
   memory_shard_range(b, g, s, &s0, &send);
@@ -392,7 +392,7 @@ void memory_chunk_group(kir_builder *b, chunk_io *io, int64_t slices)
 {
   const geometry *g = io->g;
   io->h = kb_let(b, "h", KT_INT, DIV(GID(0), I(slices)));
-  io->rs = kb_let(b, "rs", KT_INT, REM(GID(0), I(slices)));
+  io->rs = slices > 1 ? kb_let(b, "rs", KT_INT, REM(GID(0), I(slices))) : -1;
   io->bi = kb_let(b, "b", KT_INT, DIV(GID(1), I(g->shards)));
   io->s = kb_let(b, "s", KT_INT, REM(GID(1), I(g->shards)));
   io->slices = slices;
@@ -404,7 +404,7 @@ int memory_group_index(kir_builder *b, chunk_io *io)
   const geometry *g = io->g;
   if (io->grp < 0)
     io->grp = kb_let(b, "grp", KT_INT, MAD(MAD(MAD(V(io->bi), g->H, V(io->h)), g->shards, V(io->s)),
-                                            io->slices, V(io->rs)));
+                                            io->slices, io->rs >= 0 ? V(io->rs) : I(0)));
   return io->grp;
 }
 

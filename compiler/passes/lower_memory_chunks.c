@@ -170,7 +170,7 @@ int memory_chunks_kernel(lower_ctx *lc, const ir_op *op, const geometry *g,
   int OY = a->ln_residual ? kb_local(b, "oy", KT_FLOAT, qt * DV) : -1;
 
   memory_chunk_group(b, &io, RS);
-  int r0 = kb_let(b, "r0", KT_INT, MUL(V(io.rs), I(DV))); /* the slice's first value row */
+  int r0 = kb_let(b, "r0", KT_INT, io.rs >= 0 ? MUL(V(io.rs), I(DV)) : I(0)); /* the slice's first value row */
   k.h = io.h;
   k.bi = io.bi;
   int s = io.s;

@@ -55,6 +55,7 @@ int memory_inputs(kir_builder *b, lower_ctx *lc, const ir_op *op, const memory_d
 /* The kernel being built, and where the state lives. */
 typedef struct rec {
   kir_builder *b;
+  const xy_compile_options *opt;
   const memory_dims *d;
   const ir_memory_attrs *a;
   int64_t DH, NW, bias_at;
@@ -72,11 +73,10 @@ static void dense(rec *r, int64_t w, int64_t bias, int64_t rows, int64_t cols, i
 {
   kir_builder *b = r->b;
   int i = kb_parfor(b, "i", I(rows));
-  int acc = kb_let(b, "acc", KT_FLOAT, bias >= 0 ? LD(r->st, ADD(V(r->sb), ADD(I(bias), V(i)))) : F(0));
-  int c = kb_for(b, "c", I(0), I(cols));
-  kb_set(b, acc, ADD(V(acc), MUL(LD(r->st, ADD(V(r->sb), ADD(I(w), MAD(V(i), cols, V(c))))),
-                                 LD(in, V(c)))));
-  kb_end(b);
+  kir_expr *dot = memory_dot(b, memory_vector_width(r->opt, cols), r->st,
+                             ADD(V(r->sb), ADD(I(w), MUL(V(i), I(cols)))), in, I(0), cols, "dot");
+  int acc = kb_let(b, "acc", KT_FLOAT,
+                   bias >= 0 ? ADD(LD(r->st, ADD(V(r->sb), ADD(I(bias), V(i)))), dot) : dot);
   kb_store(b, out, V(i), V(acc));
   if (out_act >= 0)
     kb_store(b, out_act, V(i), memory_act(b, r->a->act, V(acc)));
@@ -165,7 +165,7 @@ int lower_memory_recurrent(lower_ctx *lc, const ir_op *op)
     sout = kb_global(b, "state_out", KT_FLOAT, B * H * NS, false);
     args[n++] = (kir_arg){true, lower_out(lc, op, MS_STATE_OUT)};
   }
-  rec r = {.b = b, .d = d, .a = a, .DH = DH, .NW = NW,
+  rec r = {.b = b, .opt = lc->opt, .d = d, .a = a, .DH = DH, .NW = NW,
            .bias_at = DH > 0 ? DH * DK + DV * DH : DV * DK};
   if (state_local) {
     r.st = kb_local(b, "st", KT_FLOAT, NS);
