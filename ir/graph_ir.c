@@ -100,6 +100,7 @@ static const char *const form_names[IR_FORM_COUNT] = {
   [IR_FORM_GRAPH] = "graph",
   [IR_FORM_TILED] = "tiled",
   [IR_FORM_SINGLE] = "single",
+  [IR_FORM_DENSE] = "dense",
 };
 
 const char *ir_form_name(ir_form f)

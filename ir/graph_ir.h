@@ -118,6 +118,7 @@ typedef enum ir_form {
   IR_FORM_GRAPH,      /* DAG: one work-group per graph walks its levels */
   IR_FORM_TILED,      /* 2D: tiles of chunk x chunk cells, border states along tile diagonals */
   IR_FORM_SINGLE,     /* 2D: the whole grid one tile, applied like attention */
+  IR_FORM_DENSE,      /* DAG: G = M (I-T)^-1 S + diag(D) per graph, applied like attention */
   IR_FORM_COUNT
 } ir_form;
 

@@ -58,7 +58,8 @@ static int verify_schedule(const ir_module *m, const ir_op *op, xy_error *err)
   ir_graph_kind kind = m->graphs[op->graph].kind;
   bool ok = s->form == IR_FORM_RECURRENT ||
             (s->form == IR_FORM_CHUNKWISE && kind == IR_GRAPH_SEQUENCE) ||
-            ((s->form == IR_FORM_LEVELS || s->form == IR_FORM_GRAPH) && kind == IR_GRAPH_DAG) ||
+            ((s->form == IR_FORM_LEVELS || s->form == IR_FORM_GRAPH || s->form == IR_FORM_DENSE) &&
+             kind == IR_GRAPH_DAG) ||
             ((s->form == IR_FORM_TILED || s->form == IR_FORM_SINGLE) && kind == IR_GRAPH_GRID2D);
   if (!ok)
     return xy_fail(err, XY_E_INTERNAL, "op '%s': form %s does not apply to this graph",

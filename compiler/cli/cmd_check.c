@@ -17,7 +17,7 @@ static const char *const help =
   "\n"
   "  --target opencl|c   where to run (default opencl)\n"
   "  --device SEL        OpenCL device: index, P:D or name part (default: XYLEM_DEVICE, CPU)\n"
-  "  --form NAME         auto, recurrent, chunkwise (sequences), levels, graph (DAGs),\n"
+  "  --form NAME         auto, recurrent, chunkwise (sequences), levels, graph, dense (DAGs),\n"
   "                      tiled, single (grids) (default auto)\n"
   "  --chunk N           chunk size of sequence scans, tile side of grid scans\n"
   "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"

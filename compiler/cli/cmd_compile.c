@@ -14,7 +14,7 @@ static const char *const help =
   "  --target opencl|c   OpenCL C kernels + runtime calls, or portable C (default opencl)\n"
   "  --name NAME         package name (default: the spec's name)\n"
   "  --device SEL        tailor tiling to this OpenCL device (default: generic limits)\n"
-  "  --form NAME         auto, recurrent, chunkwise (sequences), levels, graph (DAGs),\n"
+  "  --form NAME         auto, recurrent, chunkwise (sequences), levels, graph, dense (DAGs),\n"
   "                      tiled, single (grids) (default auto)\n"
   "  --chunk N           chunk size of sequence scans, tile side of grid scans\n"
   "  --lanes N, --rows N, --wg N   vector width, register rows, work-group size\n"

@@ -19,6 +19,11 @@ typedef struct lower_ctx {
 int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op);
 int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op);
 int lower_plstm_dag(lower_ctx *lc, const ir_op *op);
+int lower_plstm_dag_dense(lower_ctx *lc, const ir_op *op);
+/* The dense DAG form's work-groups and the floats of each one's scratch slot; an error when
+ * the largest graph's matrices are too big. */
+int dense_scratch_plan(const xy_compile_options *opt, const ir_graph *g, int64_t batch,
+                       int64_t *groups, int64_t *slot, xy_error *err, const char *op);
 int lower_plstm2d(lower_ctx *lc, const ir_op *op);     /* both 2D scan ops, every form */
 int lower_layer_op(lower_ctx *lc, const ir_op *op);    /* linear, activation, ... */
 

@@ -164,7 +164,8 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
     if (op->sched.form == IR_FORM_CHUNKWISE)
       xy_buf_printf(forms, "(chunk=%lld)", (long long)op->sched.chunk);
     if (g->kind == IR_GRAPH_DAG)
-      return lower_plstm_dag(lc, op);
+      return op->sched.form == IR_FORM_DENSE ? lower_plstm_dag_dense(lc, op)
+                                             : lower_plstm_dag(lc, op);
     if (op->sched.form == IR_FORM_CHUNKWISE)
       return lower_plstm_chunkwise(lc, op);
     return lower_plstm_recurrent(lc, op);

@@ -123,7 +123,7 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
   if (forced == IR_FORM_CHUNKWISE)
     return xy_fail(err, XY_E_USAGE,
                    "form 'chunkwise' does not apply to '%s', a scan over a DAG "
-                   "(forms: recurrent, levels, graph)", op->name);
+                   "(forms: recurrent, levels, graph, dense)", op->name);
   if (forced != IR_FORM_AUTO) {
     s->form = forced;
   } else {
@@ -135,6 +135,22 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
   s->chunk = 0;
   s->lanes = pick_lanes(opt, d);
   s->rows = 1;
+  if (s->form == IR_FORM_DENSE) {
+    int64_t groups, slot;
+    int rc = dense_scratch_plan(opt, g, d->B, &groups, &slot, err, op->name);
+    if (rc)
+      return rc;
+    /* Work-items split the (edge, node) and (edge, edge) entries of the largest graph. */
+    int64_t n = 0, e = 0;
+    for (int64_t i = 0; i < g->dag.n_graphs; i++) {
+      int64_t gn = g->dag.node_start[i + 1] - g->dag.node_start[i];
+      int64_t ge = g->dag.edge_start[i + 1] - g->dag.edge_start[i];
+      n = gn > n ? gn : n;
+      e = ge > e ? ge : e;
+    }
+    s->wg = cap_wg(opt, e * (e > n ? e : n));
+    return XY_OK;
+  }
   int64_t levels = g->prepared && g->prep.max_levels > 0 ? g->prep.max_levels : 1;
   int64_t width = s->form == IR_FORM_RECURRENT ? 2 : (d->N + d->E) / (levels * g->dag.n_graphs) + 1;
   if (s->form == IR_FORM_LEVELS)
@@ -179,7 +195,7 @@ int pass_parallelize_scans(pass_state *ps, xy_error *err)
     forced = ir_form_from_name(ps->opt->form);
     if (forced == IR_FORM_COUNT)
       return xy_fail(err, XY_E_USAGE, "unknown form '%s' (forms: auto, recurrent, chunkwise, "
-                     "levels, graph, tiled, single)", ps->opt->form);
+                     "levels, graph, dense, tiled, single)", ps->opt->form);
   }
   if (ps->opt->chunk < 0)
     return xy_fail(err, XY_E_USAGE, "chunk must be at least 1, not %lld",

@@ -263,9 +263,9 @@ static char *dag_spec(const char *file, const char *graph_file, int B, int DK, i
 
 static void dag_forms(const char *spec, const char *what, uint64_t seed)
 {
-  static const char *const forms[] = {"levels", "graph", "recurrent"};
+  static const char *const forms[] = {"levels", "graph", "recurrent", "dense"};
   for (int t = 0; t < 2; t++)
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
       harness_case c = {.spec = spec, .target = t ? XY_TARGET_C : XY_TARGET_OPENCL,
                         .form = forms[f], .seed = seed, .lanes = f == 1 ? 1 : 0};
       expect_close(&c, what);

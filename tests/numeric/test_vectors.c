@@ -222,23 +222,26 @@ static void core1d_j4(void **state)
   core1d("core1d_j4");
 }
 
-/* graph_core: plstm_graph on a 12-node DAG; edges in the reference's order, and the full
- * line graph's arcs in the order the front end builds them must be the reference's. */
-static void graph_core(void **state)
+/* plstm_graph on a 12-node DAG, edges in the reference's order. graph_core (mode P): the
+ * full line graph's arcs in the order the front end builds them must be the reference's.
+ * graph_core_d (mode D): the pruned line graph is given explicitly, in the reference's arc
+ * order (the pruning itself is tested in test_dag_prepare). */
+static void graph_case(const char *name, bool explicit_arcs)
 {
-  (void)state;
   static const char *const ins[] = {"q.npy", "k.npy", "v.npy", "source.npy", "transition.npy",
                                     "mark.npy", "direct.npy"};
   static const char *const outs[] = {"out.npy"};
   vec_case v;
-  open_case(&v, "graph_core");
-  json_t *edges = json_object_get(v.manifest, "edges");
-  char *edges_text = json_dumps(edges, JSON_COMPACT);
-  assert_non_null(edges_text);
+  open_case(&v, name);
+  char *edges_text = json_dumps(json_object_get(v.manifest, "edges"), JSON_COMPACT);
+  char *arcs_text = json_dumps(json_object_get(v.manifest, "arcs"), JSON_COMPACT);
+  assert_true(edges_text && arcs_text);
   char graph[4096];
-  snprintf(graph, sizeof graph, "{\"nodes\": %lld, \"edges\": %s}\n",
-           (long long)cfg_int(&v, "N"), edges_text);
+  snprintf(graph, sizeof graph, "{\"nodes\": %lld, \"edges\": %s%s%s}\n",
+           (long long)cfg_int(&v, "N"), edges_text, explicit_arcs ? ", \"arcs\": " : "",
+           explicit_arcs ? arcs_text : "");
   free(edges_text);
+  free(arcs_text);
   char *gpath = harness_write("graph_core.graph.json", graph);
   assert_non_null(gpath);
   free(gpath);
@@ -262,7 +265,7 @@ static void graph_core(void **state)
            " \"outputs\": [\"y\"]}\n", H, K, K, V);
   load_model(&v, "graph_core.json", spec, ins, outs);
 
-  /* The arcs the front end built are the reference's, in the same order. */
+  /* The arcs the front end built (or read) are the reference's, in the same order. */
   const ir_dag *dag = &v.model->m->graphs[0].dag;
   json_t *arcs = json_object_get(v.manifest, "arcs");
   assert_int_equal((size_t)dag->n_arcs, json_array_size(arcs));
@@ -272,11 +275,23 @@ static void graph_core(void **state)
     assert_int_equal(dag->arc_dst[a], json_integer_value(json_array_get(pair, 1)));
   }
   check_interpreter(&v);
-  const char *forms[] = {"levels", "graph", "recurrent"};
+  const char *forms[] = {"levels", "graph", "recurrent", "dense"};
   for (int t = 0; t < 2; t++)
-    for (size_t f = 0; f < 3; f++)
+    for (size_t f = 0; f < 4; f++)
       check_compiled(&v, t ? XY_TARGET_C : XY_TARGET_OPENCL, forms[f], 0);
   close_case(&v);
+}
+
+static void graph_core(void **state)
+{
+  (void)state;
+  graph_case("graph_core", false);
+}
+
+static void graph_core_d(void **state)
+{
+  (void)state;
+  graph_case("graph_core_d", true);
 }
 
 int main(void)
@@ -285,6 +300,7 @@ int main(void)
     cmocka_unit_test(core1d_j1),
     cmocka_unit_test(core1d_j4),
     cmocka_unit_test(graph_core),
+    cmocka_unit_test(graph_core_d),
   };
   return cmocka_run_group_tests(tests, NULL, harness_group_teardown);
 }
