@@ -141,6 +141,10 @@ void ir_dag_free(ir_dag *d)
   free(d->head);
   free(d->arc_src);
   free(d->arc_dst);
+  free(d->out_slot);
+  free(d->in_slot);
+  free(d->node_feat);
+  free(d->edge_feat);
   memset(d, 0, sizeof *d);
 }
 
@@ -376,6 +380,20 @@ static bool dup_str(char **dst, const char *src)
   return !src || *dst;
 }
 
+/* n doubles (NULL stays NULL); the counts were checked when the features were read. */
+static bool dup_doubles(double **dst, const double *src, int64_t n)
+{
+  *dst = NULL;
+  if (!src)
+    return true;
+  *dst = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+  if (!*dst)
+    return false;
+  if (n > 0)
+    memcpy(*dst, src, sizeof(double) * (size_t)n);
+  return true;
+}
+
 static bool clone_dag(ir_dag *dst, const ir_dag *src)
 {
   memset(dst, 0, sizeof *dst);
@@ -383,6 +401,8 @@ static bool clone_dag(ir_dag *dst, const ir_dag *src)
   dst->n_nodes = src->n_nodes;
   dst->n_edges = src->n_edges;
   dst->n_arcs = src->n_arcs;
+  dst->node_feat_dim = src->node_feat_dim;
+  dst->edge_feat_dim = src->edge_feat_dim;
   int64_t g = src->n_graphs + 1;
   return dup_ids(&dst->node_start, src->node_start, g) &&
          dup_ids(&dst->edge_start, src->edge_start, g) &&
@@ -390,7 +410,11 @@ static bool clone_dag(ir_dag *dst, const ir_dag *src)
          dup_ids(&dst->tail, src->tail, src->n_edges) &&
          dup_ids(&dst->head, src->head, src->n_edges) &&
          dup_ids(&dst->arc_src, src->arc_src, src->n_arcs) &&
-         dup_ids(&dst->arc_dst, src->arc_dst, src->n_arcs);
+         dup_ids(&dst->arc_dst, src->arc_dst, src->n_arcs) &&
+         dup_ids(&dst->out_slot, src->out_slot, src->n_edges) &&
+         dup_ids(&dst->in_slot, src->in_slot, src->n_edges) &&
+         dup_doubles(&dst->node_feat, src->node_feat, src->n_nodes * src->node_feat_dim) &&
+         dup_doubles(&dst->edge_feat, src->edge_feat, src->n_edges * src->edge_feat_dim);
 }
 
 static bool clone_prep(ir_dag_prep *dst, const ir_dag_prep *src, const ir_dag *d)

@@ -65,6 +65,17 @@ typedef struct ir_dag {
  * can be computed together. */
 typedef struct ir_dag_prep {
   int64_t *level;          /* [n_nodes] */
+  /* Per edge, its position among its tail's out-edges and its head's in-edges in the
+   * reference's networkx orders (the node-wise graph layer's slots); NULL until filled. */
+  int64_t *out_slot, *in_slot;                  /* [n_edges] */
+  /* Features a graph file carries: [n_nodes, node_feat_dim], [n_edges, edge_feat_dim]. */
+  int64_t node_feat_dim, edge_feat_dim;
+  double *node_feat, *edge_feat;
+  /* The forward DAG's edges (the file's orientation after dagify, before any reversal) in
+   * the order the reference's networkx DiGraph inserted them, graph by graph: what the
+   * slots, reversal and pruning follow (compiler/frontend/dag_prepare.c). */
+  int64_t *edge_order;                          /* [n_edges] */
+  bool *arcs_given;                             /* [n_graphs]: the file listed its arcs */
   int64_t *graph_levels;   /* [n_graphs] levels of each graph */
   int64_t max_levels;      /* over all graphs */
   int64_t *topo;           /* [n_nodes] nodes sorted by (level, id): a topological order */
