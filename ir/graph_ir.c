@@ -145,6 +145,8 @@ void ir_dag_free(ir_dag *d)
   free(d->in_slot);
   free(d->node_feat);
   free(d->edge_feat);
+  free(d->edge_order);
+  free(d->arcs_given);
   memset(d, 0, sizeof *d);
 }
 
@@ -394,6 +396,20 @@ static bool dup_doubles(double **dst, const double *src, int64_t n)
   return true;
 }
 
+/* n flags (NULL stays NULL). */
+static bool dup_flags(bool **dst, const bool *src, int64_t n)
+{
+  *dst = NULL;
+  if (!src)
+    return true;
+  *dst = malloc(sizeof(bool) * (size_t)(n > 0 ? n : 1));
+  if (!*dst)
+    return false;
+  if (n > 0)
+    memcpy(*dst, src, sizeof(bool) * (size_t)n);
+  return true;
+}
+
 static bool clone_dag(ir_dag *dst, const ir_dag *src)
 {
   memset(dst, 0, sizeof *dst);
@@ -414,7 +430,9 @@ static bool clone_dag(ir_dag *dst, const ir_dag *src)
          dup_ids(&dst->out_slot, src->out_slot, src->n_edges) &&
          dup_ids(&dst->in_slot, src->in_slot, src->n_edges) &&
          dup_doubles(&dst->node_feat, src->node_feat, src->n_nodes * src->node_feat_dim) &&
-         dup_doubles(&dst->edge_feat, src->edge_feat, src->n_edges * src->edge_feat_dim);
+         dup_doubles(&dst->edge_feat, src->edge_feat, src->n_edges * src->edge_feat_dim) &&
+         dup_ids(&dst->edge_order, src->edge_order, src->n_edges) &&
+         dup_flags(&dst->arcs_given, src->arcs_given, src->n_graphs);
 }
 
 static bool clone_prep(ir_dag_prep *dst, const ir_dag_prep *src, const ir_dag *d)

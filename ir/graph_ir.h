@@ -32,6 +32,13 @@ typedef enum ir_tensor_role {
   IR_VALUE,  /* produced by an op */
 } ir_tensor_role;
 
+/* Inputs whose values a DAG graph file carries (an input's "from_graph"). */
+typedef enum ir_graph_data {
+  IR_FROM_NONE,
+  IR_FROM_NODE_FEATURES,   /* [batch, nodes, F] or [nodes, F]: the file's node_features */
+  IR_FROM_EDGE_FEATURES,   /* [batch, edges, F] or [edges, F]: the file's edge_features */
+} ir_graph_data;
+
 typedef struct ir_tensor {
   char *name;
   ir_shape shape;
@@ -40,6 +47,7 @@ typedef struct ir_tensor {
   bool is_output;
   double lo, hi;   /* inputs: the range `check` draws random values from */
   int producer;    /* op index for IR_VALUE, else -1 */
+  ir_graph_data from_graph; /* inputs: values the graph file gives */
   ir_srcpos pos;
 } ir_tensor;
 
@@ -57,14 +65,6 @@ typedef struct ir_dag {
   int64_t *node_start, *edge_start, *arc_start; /* [n_graphs + 1] */
   int64_t *tail, *head;                         /* [n_edges] */
   int64_t *arc_src, *arc_dst;                   /* [n_arcs] */
-} ir_dag;
-
-/* What the prepare_graphs pass derives from a DAG. Level of a node: 0 with no incoming
- * edge, else 1 + the largest level of its predecessors; all edges leaving a node of level l
- * have line-graph depth l, so a level is a set of nodes whose outputs and outgoing states
- * can be computed together. */
-typedef struct ir_dag_prep {
-  int64_t *level;          /* [n_nodes] */
   /* Per edge, its position among its tail's out-edges and its head's in-edges in the
    * reference's networkx orders (the node-wise graph layer's slots); NULL until filled. */
   int64_t *out_slot, *in_slot;                  /* [n_edges] */
@@ -76,6 +76,14 @@ typedef struct ir_dag_prep {
    * slots, reversal and pruning follow (compiler/frontend/dag_prepare.c). */
   int64_t *edge_order;                          /* [n_edges] */
   bool *arcs_given;                             /* [n_graphs]: the file listed its arcs */
+} ir_dag;
+
+/* What the prepare_graphs pass derives from a DAG. Level of a node: 0 with no incoming
+ * edge, else 1 + the largest level of its predecessors; all edges leaving a node of level l
+ * have line-graph depth l, so a level is a set of nodes whose outputs and outgoing states
+ * can be computed together. */
+typedef struct ir_dag_prep {
+  int64_t *level;          /* [n_nodes] */
   int64_t *graph_levels;   /* [n_graphs] levels of each graph */
   int64_t max_levels;      /* over all graphs */
   int64_t *topo;           /* [n_nodes] nodes sorted by (level, id): a topological order */
@@ -90,6 +98,11 @@ typedef struct ir_graph {
   int64_t length;      /* sequence */
   int64_t rows, cols;  /* grid2d */
   ir_dag dag;          /* dag */
+  /* DAGs: how the file's graphs were prepared (docs/spec-format.md, "The graph"): edges
+   * oriented by node id, reversed, line graph pruned to a multitree; origin is the module
+   * graph the spec declared, of which this one is a variant (fe_dag_variant). */
+  bool dagified, reversed, multitree;
+  int origin;
   bool prepared;
   ir_dag_prep prep;
   char *file;          /* where a DAG came from */
