@@ -223,6 +223,33 @@ typedef struct ir_memory_attrs {
   mem_qkproj qkproj;
 } ir_memory_attrs;
 
+/* graph_gather's index maps (ops.def): which row (and slot) of x an output row reads, in
+ * the op's DAG (op->graph). */
+typedef enum ir_gather_map {
+  IR_GATHER_EDGE_TAIL,        /* per edge e: node tail(e) */
+  IR_GATHER_EDGE_HEAD,        /* per edge e: node head(e) */
+  IR_GATHER_ARC_SRC,          /* per arc p->e: edge p */
+  IR_GATHER_ARC_DST,          /* per arc p->e: edge e */
+  IR_GATHER_ARC_SRC_TAIL,     /* per arc p->e: node tail(p) */
+  IR_GATHER_SOURCE_SLOT,      /* per edge e: node tail(e), slot in_slot(e) */
+  IR_GATHER_MARK_SLOT,        /* per edge e: node head(e), slot out_slot(e) */
+  IR_GATHER_TRANSITION_SLOTS, /* per arc p->e: node tail(e), slots (out_slot(p), in_slot(e)) */
+  IR_GATHER_COUNT
+} ir_gather_map;
+
+typedef struct ir_gather_attrs {
+  ir_gather_map map;
+  int64_t heads;         /* slot maps: x's last axis is [heads, slots (^2), features] */
+  int64_t slots;         /* slot maps: slots per node (the layer's max_edges) */
+} ir_gather_attrs;
+
+/* graph_pnorm: the graph layers' P-mode transition normalisation (ops.def). */
+typedef struct ir_pnorm_attrs {
+  bool arcs;             /* by the arcs' outgoing edge; else a node's [slots x slots] rows */
+  int64_t heads, slots;  /* node rows: x's last axis is [heads, slots, slots] */
+  double alpha;          /* t / (alpha + sum |t|) */
+} ir_pnorm_attrs;
+
 typedef union ir_op_attrs {
   ir_linear_attrs linear;
   ir_act_attrs act;
@@ -233,6 +260,8 @@ typedef union ir_op_attrs {
   ir_trans_exp_attrs trans_exp;
   ir_shape reshape;
   ir_memory_attrs memory;
+  ir_gather_attrs gather;
+  ir_pnorm_attrs pnorm;
 } ir_op_attrs;
 
 typedef struct ir_op {

@@ -1,5 +1,6 @@
 /* op_rules.c: each op's shape rule, interpreter and attribute printer, in op-table order. */
 #include "graph_ir.h"
+#include "graph_layer_ops.h"
 #include "interp.h"
 
 static const ir_op_rules rules[IR_OP_COUNT] = {
@@ -15,6 +16,9 @@ static const ir_op_rules rules[IR_OP_COUNT] = {
   [IR_OP_TRANSITION_EXP] = {transition_exp_shapes, interp_transition_exp, layer_op_print_attrs},
   [IR_OP_RESHAPE] = {reshape_shapes, interp_reshape, print_reshape},
   [IR_OP_MEMORY_SCAN] = {memory_scan_shapes, interp_memory_scan, memory_print_attrs},
+  [IR_OP_GRAPH_GATHER] = {graph_gather_shapes, interp_graph_gather, graph_layer_print_attrs},
+  [IR_OP_CONCAT] = {concat_shapes, interp_concat, NULL},
+  [IR_OP_GRAPH_PNORM] = {graph_pnorm_shapes, interp_graph_pnorm, graph_layer_print_attrs},
 };
 
 const ir_op_rules *ir_rules_of(ir_opcode code)

@@ -183,6 +183,9 @@ static int lower_op(lower_ctx *lc, const ir_op *op, xy_buf *forms)
   case IR_OP_CONV_CAUSAL:
   case IR_OP_TRANSPOSE:
   case IR_OP_TRANSITION_EXP:
+  case IR_OP_GRAPH_GATHER:
+  case IR_OP_CONCAT:
+  case IR_OP_GRAPH_PNORM:
     return lower_layer_op(lc, op);
   case IR_OP_RESHAPE:
     return lower_reshape(lc, op);

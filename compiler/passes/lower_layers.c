@@ -575,6 +575,10 @@ int lower_layer_op(lower_ctx *lc, const ir_op *op)
     return lower_transpose(lc, op);
   case IR_OP_TRANSITION_EXP:
     return lower_transition_exp(lc, op);
+  case IR_OP_GRAPH_GATHER:
+  case IR_OP_CONCAT:
+  case IR_OP_GRAPH_PNORM:
+    return lower_graph_layer_op(lc, op);
   default:
     break;
   }

@@ -22,4 +22,7 @@ int layer_wg(const lower_ctx *lc, int auto_wg);
 
 int lower_linear(lower_ctx *lc, const ir_op *op);
 
+/* graph_gather, concat, graph_pnorm (lower_graph_layers.c). */
+int lower_graph_layer_op(lower_ctx *lc, const ir_op *op);
+
 #endif /* XY_LOWER_LAYERS_H */
