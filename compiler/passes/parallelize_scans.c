@@ -120,10 +120,11 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
   const xy_compile_options *opt = ps->opt;
   const ir_graph *g = &ps->m->graphs[op->graph];
   ir_schedule *s = &op->sched;
-  if (forced == IR_FORM_CHUNKWISE)
+  if (forced != IR_FORM_AUTO && forced != IR_FORM_RECURRENT && forced != IR_FORM_LEVELS &&
+      forced != IR_FORM_GRAPH && forced != IR_FORM_DENSE)
     return xy_fail(err, XY_E_USAGE,
-                   "form 'chunkwise' does not apply to '%s', a scan over a DAG "
-                   "(forms: recurrent, levels, graph, dense)", op->name);
+                   "form '%s' does not apply to '%s', a scan over a DAG "
+                   "(forms: recurrent, levels, graph, dense)", ir_form_name(forced), op->name);
   if (forced != IR_FORM_AUTO) {
     s->form = forced;
   } else {
