@@ -26,6 +26,7 @@ void xy_model_random_inputs(const xy_model *model, uint64_t seed, float *const *
     xy_model_input(model, i, &t);
     for (size_t j = 0; j < t.count; j++)
       inputs[i][j] = (float)xy_rng_uniform(&rng, t.range_lo, t.range_hi);
+    xy_model_graph_input(model, i, inputs[i]);
   }
 }
 

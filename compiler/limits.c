@@ -9,6 +9,7 @@ void xy_limits_default(xy_limits *limits)
 {
   limits->max_graphs = INT64_C(1) << 20;
   limits->max_nodes = INT64_C(1) << 24;
+  limits->max_graph_nodes = INT64_C(1) << 22;
   limits->max_edges = INT64_C(1) << 26;
   limits->max_arcs = INT64_C(1) << 28;
   limits->max_elements = (INT64_C(1) << 31) - 1;

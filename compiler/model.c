@@ -75,6 +75,26 @@ static void info_of(const ir_module *m, int t, xy_tensor_info *info)
   info->range_lo = x->lo;
   info->range_hi = x->hi;
   info->is_weight = x->role == IR_WEIGHT;
+  info->from_graph = x->from_graph == IR_FROM_NODE_FEATURES   ? "node_features"
+                     : x->from_graph == IR_FROM_EDGE_FEATURES ? "edge_features"
+                                                              : NULL;
+}
+
+int xy_model_graph_input(const xy_model *model, size_t i, float *values)
+{
+  const ir_module *m = model->m;
+  const ir_tensor *t = &m->tensors[m->inputs[i]];
+  if (t->from_graph == IR_FROM_NONE || m->n_graphs < 1)
+    return 0;
+  /* The front end checked the shape: [batch, rows, F] or [rows, F] of graph 0's file. */
+  const ir_dag *d = &m->graphs[0].dag;
+  bool node = t->from_graph == IR_FROM_NODE_FEATURES;
+  const double *src = node ? d->node_feat : d->edge_feat;
+  size_t per = (size_t)(node ? d->n_nodes * d->node_feat_dim : d->n_edges * d->edge_feat_dim);
+  size_t count = (size_t)ir_shape_count(&t->shape);
+  for (size_t j = 0; per && j < count; j++)
+    values[j] = (float)src[j % per];
+  return 1;
 }
 
 void xy_model_input(const xy_model *model, size_t i, xy_tensor_info *info)

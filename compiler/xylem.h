@@ -53,6 +53,7 @@ const char *xy_version(void);
 typedef struct xy_limits {
   int64_t max_graphs;      /* graphs in one graph file */
   int64_t max_nodes;       /* nodes over all graphs of a file */
+  int64_t max_graph_nodes; /* nodes of any one graph of a file */
   int64_t max_edges;       /* edges over all graphs of a file */
   int64_t max_arcs;        /* line-graph arcs over all graphs of a file */
   int64_t max_elements;    /* elements of any one tensor */
@@ -104,6 +105,8 @@ typedef struct xy_tensor_info {
   size_t count;            /* elements */
   double range_lo, range_hi; /* inputs: the range random values are drawn from */
   int is_weight;           /* a layer's weight: read from a weights file, by name */
+  const char *from_graph;  /* inputs the DAG file gives: "node_features", "edge_features";
+                              NULL for the others */
 } xy_tensor_info;
 
 /* "[2,3]" ("[]" for rank 0) into buf, truncated to n bytes; returns buf. */
@@ -133,8 +136,15 @@ int xy_model_interpret(const xy_model *model, const double *const *inputs,
                        double *const *outputs, xy_error *err);
 
 /* Fills inputs[i] (xy_model_input(i).count floats each) with values drawn uniformly from
- * each input's range; the same seed gives the same values everywhere. */
+ * each input's range; the same seed gives the same values everywhere. Inputs the graph
+ * file gives (xy_tensor_info.from_graph) get the file's values instead (the draws for
+ * them are made all the same, so the other inputs do not depend on it). */
 void xy_model_random_inputs(const xy_model *model, uint64_t seed, float *const *inputs);
+
+/* Input i's values from the graph file when it has a from_graph (its node or edge
+ * features, repeated over the batch): fills values (xy_model_input(i).count floats) and
+ * returns 1; returns 0 and leaves values alone for any other input. */
+int xy_model_graph_input(const xy_model *model, size_t i, float *values);
 
 /* How far got is from ref: rel = max|got - ref| / max|ref| (the absolute error when ref is
  * all zero); a NaN in got makes err_max and rel infinite. min/max/mean describe got. */

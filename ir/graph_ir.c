@@ -223,6 +223,7 @@ int ir_add_graph(ir_module *m, ir_graph_kind kind)
   ir_graph *g = &m->graphs[m->n_graphs];
   memset(g, 0, sizeof *g);
   g->kind = kind;
+  g->origin = m->n_graphs; /* a graph of its own until a variant says otherwise */
   return m->n_graphs++;
 }
 

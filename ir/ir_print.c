@@ -18,7 +18,7 @@ static void print_list(xy_buf *out, const int64_t *v, int64_t n)
   xy_buf_putc(out, ']');
 }
 
-static void print_dag(const ir_graph *g, xy_buf *out)
+static void print_dag(const ir_graph *g, int index, xy_buf *out)
 {
   const ir_dag *d = &g->dag;
   xy_buf_printf(out, " graphs=%lld nodes=%lld edges=%lld arcs=%lld",
@@ -26,13 +26,37 @@ static void print_dag(const ir_graph *g, xy_buf *out)
                 (long long)d->n_arcs);
   if (g->file)
     xy_buf_printf(out, " file=\"%s\"", g->file);
+  /* How the file's graphs were prepared, and what they carry. */
+  if (g->dagified)
+    xy_buf_puts(out, " dagified");
+  if (g->reversed)
+    xy_buf_puts(out, " reversed");
+  if (g->multitree)
+    xy_buf_puts(out, " multitree");
+  if (g->origin != index)
+    xy_buf_printf(out, " variant_of=g%d", g->origin);
+  if (d->node_feat_dim)
+    xy_buf_printf(out, " node_features=%lld", (long long)d->node_feat_dim);
+  if (d->edge_feat_dim)
+    xy_buf_printf(out, " edge_features=%lld", (long long)d->edge_feat_dim);
   xy_buf_putc(out, '\n');
   int64_t shown = d->n_edges < 2 * LIST_HEAD ? d->n_edges : LIST_HEAD;
-  for (int64_t e = 0; e < shown; e++)
-    xy_buf_printf(out, "    edge %lld: %lld -> %lld\n", (long long)e, (long long)d->tail[e],
+  for (int64_t e = 0; e < shown; e++) {
+    xy_buf_printf(out, "    edge %lld: %lld -> %lld", (long long)e, (long long)d->tail[e],
                   (long long)d->head[e]);
+    if (d->out_slot && d->in_slot)
+      xy_buf_printf(out, " slots out=%lld in=%lld", (long long)d->out_slot[e],
+                    (long long)d->in_slot[e]);
+    xy_buf_putc(out, '\n');
+  }
   if (shown < d->n_edges)
     xy_buf_printf(out, "    ... %lld more edges\n", (long long)(d->n_edges - shown));
+  shown = d->n_arcs < 2 * LIST_HEAD ? d->n_arcs : LIST_HEAD;
+  for (int64_t a = 0; a < shown; a++)
+    xy_buf_printf(out, "    arc %lld: %lld -> %lld\n", (long long)a, (long long)d->arc_src[a],
+                  (long long)d->arc_dst[a]);
+  if (shown < d->n_arcs)
+    xy_buf_printf(out, "    ... %lld more arcs\n", (long long)(d->n_arcs - shown));
   if (!g->prepared)
     return;
   const ir_dag_prep *p = &g->prep;
@@ -72,7 +96,7 @@ void ir_print(const ir_module *m, xy_buf *out)
       break;
     case IR_GRAPH_DAG:
       xy_buf_printf(out, "graph g%d dag", i);
-      print_dag(g, out);
+      print_dag(g, i, out);
       break;
     }
   }

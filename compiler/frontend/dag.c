@@ -4,10 +4,16 @@
  * hold millions of nodes and are hostile: counts are checked against the limits before
  * anything is allocated, and every algorithm is iterative and linear (CSR lists, stamps,
  * Kahn's algorithm), so no input can exhaust the stack.
+ *
+ * The DAG comes out in its forward orientation: the file's, or by node id where the graph
+ * is undirected ("directed": false) or the caller dagifies (the reference always does),
+ * with the networkx edge order the reference's preparation follows (dag_prepare.h), the
+ * slots that order gives, and the features (dag_features.c).
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "dag_prepare.h"
 #include "fe_internal.h"
 
 typedef struct dag_ctx {
@@ -17,6 +23,8 @@ typedef struct dag_ctx {
   ir_dag *d;
   json_t *list;        /* the "graphs" array, or NULL for a one-graph file */
   json_t *root;
+  bool dagify;         /* orient directed graphs by node id too */
+  bool *undirected;    /* [n_graphs]: "directed": false */
   /* Work arrays over global ids. */
   int64_t *out_start, *out_edges; /* CSR: edges leaving each node, ascending */
   int64_t *in_start, *in_edges;   /* CSR: edges entering each node, ascending */
@@ -130,10 +138,17 @@ static int count_graph(dag_ctx *c, int64_t g, int64_t *arcs_given)
   if (!json_is_object(gj))
     return fe_fail_at(c->err, XY_E_GRAPH, &c->src, gp, "a graph must be an object, not %s",
                       fe_json_kind(gj));
-  static const char *const keys[] = {"nodes", "edges", "arcs"};
-  int rc = fe_check_keys(c->err, XY_E_GRAPH, &c->src, gj, gp, keys, 3);
+  static const char *const keys[] = {"nodes", "edges", "arcs", "directed", "node_features",
+                                     "edge_features"};
+  int rc = fe_check_keys(c->err, XY_E_GRAPH, &c->src, gj, gp, keys, XY_ARRAY_LEN(keys));
   if (rc)
     return rc;
+  json_t *directed = json_object_get(gj, "directed");
+  fe_path_key(p, gp, "directed");
+  if (directed && !json_is_boolean(directed))
+    return fe_fail_at(c->err, XY_E_GRAPH, &c->src, p, "must be true or false, not %s",
+                      fe_json_kind(directed));
+  c->undirected[g] = directed && json_is_false(directed);
   json_t *nodes = json_object_get(gj, "nodes"), *edges = json_object_get(gj, "edges");
   json_t *arcs = json_object_get(gj, "arcs");
   if (!nodes || !edges)
@@ -149,6 +164,10 @@ static int count_graph(dag_ctx *c, int64_t g, int64_t *arcs_given)
   if (n < 0)
     return fe_fail_at(c->err, XY_E_GRAPH, &c->src, p, "must be at least 1, not %lld",
                       (long long)n);
+  if (n > c->lim->max_graph_nodes)
+    return fe_fail_at(c->err, XY_E_LIMIT, &c->src, p,
+                      "the graph has %lld nodes, more than the limit of %lld per graph",
+                      (long long)n, (long long)c->lim->max_graph_nodes);
   c->d->node_start[g + 1] = (int64_t)n;
   if ((rc = add_count(c, &c->d->n_nodes, (int64_t)n, c->lim->max_nodes, "nodes", p)))
     return rc;
@@ -176,7 +195,9 @@ static int count_all(dag_ctx *c)
   ir_dag *d = c->d;
   int64_t n = d->n_graphs, arcs_given = 0;
   if (!(d->node_start = alloc_ids(n + 1)) || !(d->edge_start = alloc_ids(n + 1)) ||
-      !(d->arc_start = alloc_ids(n + 1)))
+      !(d->arc_start = alloc_ids(n + 1)) ||
+      !(c->undirected = calloc((size_t)n + 1, sizeof *c->undirected)) ||
+      !(d->arcs_given = calloc((size_t)n + 1, sizeof *d->arcs_given)))
     return nomem(c);
   d->node_start[0] = d->edge_start[0] = d->arc_start[0] = 0;
   for (int64_t g = 0; g < n; g++) {
@@ -292,6 +313,12 @@ static int check_duplicate_edges(dag_ctx *c)
       int64_t g = component_of(d->edge_start, d->n_graphs, e);
       char p[FE_PATH_MAX];
       sub_path(c, g, "edges", e - d->edge_start[g], p);
+      if (c->undirected[g])
+        return fe_fail_at(c->err, XY_E_GRAPH, &c->src, p,
+                          "duplicate bond between nodes %lld and %lld (the same as edges[%lld]; "
+                          "the graph is undirected)", (long long)(u - d->node_start[g]),
+                          (long long)(h - d->node_start[g]),
+                          (long long)(c->mark_at[h] - d->edge_start[g]));
       return fe_fail_at(c->err, XY_E_GRAPH, &c->src, p,
                         "duplicate edge %lld -> %lld (the same as edges[%lld])",
                         (long long)(u - d->node_start[g]), (long long)(h - d->node_start[g]),
@@ -513,11 +540,66 @@ static int build_arcs(dag_ctx *c)
       continue;
     }
     given = true;
+    d->arcs_given[g] = true;
     if ((rc = read_arcs(c, g, arcs)))
       return rc;
   }
   /* A full line graph has no duplicates: only files that list arcs need the check. */
   return given ? check_duplicate_arcs(c) : XY_OK;
+}
+
+/* ------------------------------------------------------------------ orientation */
+
+/* Orients the undirected graphs (undirected) or the directed ones by node id, as the
+ * reference's dagify does, and records their networkx edge order; a directed graph left
+ * as it is keeps the file's order. */
+static int orient(dag_ctx *c, bool undirected)
+{
+  ir_dag *d = c->d;
+  int64_t most = 0;
+  for (int64_t g = 0; g < d->n_graphs; g++)
+    if (d->node_start[g + 1] - d->node_start[g] > most)
+      most = d->node_start[g + 1] - d->node_start[g];
+  int64_t *count = alloc_ids(most + 1);
+  if (!count)
+    return nomem(c);
+  for (int64_t g = 0; g < d->n_graphs; g++) {
+    if (c->undirected[g] != undirected)
+      continue;
+    int64_t n0 = d->node_start[g], e0 = d->edge_start[g], m = d->edge_start[g + 1] - e0;
+    int64_t *order = d->edge_order + e0;
+    if (!undirected && !c->dagify) {
+      for (int64_t i = 0; i < m; i++)
+        order[i] = e0 + i;
+      continue;
+    }
+    /* dagp_dagify works in local ids. */
+    for (int64_t e = e0; e < e0 + m; e++) {
+      d->tail[e] -= n0;
+      d->head[e] -= n0;
+    }
+    dagp_dagify(d->node_start[g + 1] - n0, m, d->tail + e0, d->head + e0, undirected, order,
+                count);
+    for (int64_t i = 0; i < m; i++) {
+      d->tail[e0 + i] += n0;
+      d->head[e0 + i] += n0;
+      order[i] += e0;
+    }
+  }
+  free(count);
+  return XY_OK;
+}
+
+static bool build_lists(dag_ctx *c)
+{
+  ir_dag *d = c->d;
+  free(c->out_start);
+  free(c->out_edges);
+  free(c->in_start);
+  free(c->in_edges);
+  c->out_start = c->out_edges = c->in_start = c->in_edges = NULL;
+  return build_csr(d->n_nodes, d->n_edges, d->tail, &c->out_start, &c->out_edges) &&
+         build_csr(d->n_nodes, d->n_edges, d->head, &c->in_start, &c->in_edges);
 }
 
 /* ------------------------------------------------------------------ entry points */
@@ -528,37 +610,55 @@ static int build(dag_ctx *c)
   int rc;
   if ((rc = list_graphs(c)) || (rc = count_all(c)) || (rc = read_edges(c)))
     return rc;
-  if (!build_csr(d->n_nodes, d->n_edges, d->tail, &c->out_start, &c->out_edges) ||
-      !build_csr(d->n_nodes, d->n_edges, d->head, &c->in_start, &c->in_edges) ||
-      !(c->mark = alloc_ids(d->n_nodes)) || !(c->mark_at = alloc_ids(d->n_nodes)))
+  if (!(d->edge_order = alloc_ids(d->n_edges)))
     return nomem(c);
-  if ((rc = check_duplicate_edges(c)) || (rc = check_acyclic(c)))
+  /* Bonds are oriented first, so that a bond listed both ways is a duplicate; a directed
+   * graph must be acyclic as the file gives it (the reference refuses cyclic DiGraphs)
+   * before dagify may orient it. */
+  if ((rc = orient(c, true)))
     return rc;
-  return build_arcs(c);
+  if (!build_lists(c) || !(c->mark = alloc_ids(d->n_nodes)) ||
+      !(c->mark_at = alloc_ids(d->n_nodes)))
+    return nomem(c);
+  if ((rc = check_duplicate_edges(c)) || (rc = check_acyclic(c)) || (rc = orient(c, false)))
+    return rc;
+  if (c->dagify && !build_lists(c))
+    return nomem(c);
+  if ((rc = build_arcs(c)) || (rc = fe_dag_slots(d, false, c->src.file, c->err)))
+    return rc;
+  return fe_dag_read_features(&c->src, c->root, c->list, c->lim, d, c->err);
 }
 
 /* jansson builds a tree of some hundred bytes per edge before any count can be checked.
- * Every edge and arc is an array, so the file's '[' count bounds what it can hold: refuse
- * files that must break the limits before parsing them. */
+ * Every edge, arc and feature row is an array, so the file's '[' count bounds what it can
+ * hold: refuse files that must break the limits before parsing them. */
 static int precheck_size(const char *file, const char *text, size_t len,
                          const xy_limits *limits, xy_error *err)
 {
   int64_t most = 2, brackets = 0, g2;
   if (!xy_mul_i64(limits->max_graphs, 2, &g2) || !xy_add_i64(most, g2, &most) ||
-      !xy_add_i64(most, limits->max_edges, &most) || !xy_add_i64(most, limits->max_arcs, &most))
+      !xy_add_i64(most, limits->max_edges, &most) || !xy_add_i64(most, limits->max_arcs, &most) ||
+      !xy_add_i64(most, limits->max_nodes, &most) || !xy_add_i64(most, limits->max_edges, &most))
     return XY_OK; /* limits too large to matter */
   for (const char *p = text; (p = memchr(p, '[', len - (size_t)(p - text))); p++)
     if (++brackets > most)
       return xy_fail(err, XY_E_LIMIT,
-                     "%s: the file holds more than %lld arrays, more edges and arcs than the "
-                     "limits allow (%lld graphs, %lld edges, %lld arcs)", file, (long long)most,
-                     (long long)limits->max_graphs, (long long)limits->max_edges,
+                     "%s: the file holds more than %lld arrays, more edges, arcs and feature "
+                     "rows than the limits allow (%lld graphs, %lld nodes, %lld edges, %lld "
+                     "arcs)", file, (long long)most, (long long)limits->max_graphs,
+                     (long long)limits->max_nodes, (long long)limits->max_edges,
                      (long long)limits->max_arcs);
   return XY_OK;
 }
 
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
                      ir_dag *dag, xy_error *err)
+{
+  return fe_dag_read(file, text, len, limits, false, dag, err);
+}
+
+int fe_dag_read(const char *file, const char *text, size_t len, const xy_limits *limits,
+                bool dagify, ir_dag *dag, xy_error *err)
 {
   memset(dag, 0, sizeof *dag);
   int rc = precheck_size(file, text, len, limits, err);
@@ -571,6 +671,7 @@ int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_li
   c.lim = limits;
   c.err = err;
   c.d = dag;
+  c.dagify = dagify;
   rc = fe_parse_json(file, text, len, &c.root, err);
   if (rc)
     return rc;
@@ -582,6 +683,7 @@ int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_li
   free(c.in_edges);
   free(c.mark);
   free(c.mark_at);
+  free(c.undirected);
   if (rc)
     ir_dag_free(dag);
   return rc;

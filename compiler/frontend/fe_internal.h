@@ -151,6 +151,34 @@ int fe_apply_stage(json_t *root, const fe_src *src, const char *name, fe_changes
 int fe_dag_from_text(const char *file, const char *text, size_t len, const xy_limits *limits,
                      ir_dag *dag, xy_error *err);
 
+/* The same, dagify saying whether directed graphs are oriented by node id as the
+ * reference's dagify does (undirected ones always are). The DAG comes with its slots,
+ * networkx edge order and features; .npy feature files are relative to file. */
+int fe_dag_read(const char *file, const char *text, size_t len, const xy_limits *limits,
+                bool dagify, ir_dag *dag, xy_error *err);
+
+/* The graph file's node_features and edge_features (dag_features.c) into d, whose counts
+ * are read: root is the file's JSON, graphs its "graphs" list (NULL: root is the graph). */
+int fe_dag_read_features(const fe_src *src, const json_t *root, const json_t *graphs,
+                         const xy_limits *limits, ir_dag *d, xy_error *err);
+
+/* Fills d's out_slot and in_slot from its networkx orders (dag_variant.c); d is the
+ * reversed DAG when reversed. file names it in messages. */
+int fe_dag_slots(ir_dag *d, bool reversed, const char *file, xy_error *err);
+
+/* The DAG base (reversed when base_reversed) reversed again when reverse, with its line
+ * graph pruned to a multitree when multitree, into *out: same ids, features and edge
+ * order, new orientation, arcs and slots (dag_variant.c). Listed arcs cannot be pruned
+ * (an XY_E_GRAPH error); reversed, they run the other way in their order. */
+int fe_dag_derive(const ir_dag *base, bool base_reversed, bool reverse, bool multitree,
+                  const char *file, ir_dag *out, xy_error *err);
+
+/* The module graph that is DAG graph base reversed (relative to base's orientation) and/or
+ * pruned to a multitree line graph (base's own pruning stays), added to m->graphs the
+ * first time it is asked for; *graph_out gets its index, the same for the same request. */
+int fe_dag_variant(ir_module *m, int base, bool reverse, bool multitree, int *graph_out,
+                   xy_error *err);
+
 /* The full layers (layers.c: plstm2d, plstm1d; layer_memory.c: memory): a layer object of
  * the spec expands into IR ops and weight tensors added to m. */
 typedef struct fe_layer_ctx {

@@ -93,6 +93,19 @@ static int get_int(spec_ctx *c, const json_t *obj, const char *path, const char 
   return XY_OK;
 }
 
+/* Boolean member; dflt when absent. */
+static int get_bool(spec_ctx *c, const json_t *obj, const char *path, const char *key,
+                    bool dflt, bool *out)
+{
+  json_t *v = json_object_get(obj, key);
+  *out = v ? json_is_true(v) : dflt;
+  if (!v || json_is_boolean(v))
+    return XY_OK;
+  char p[FE_PATH_MAX];
+  fe_path_key(p, path, key);
+  return FAIL(c, XY_E_SPEC, p, "must be true or false, not %s", fe_json_kind(v));
+}
+
 bool fe_is_ident(const char *s)
 {
   for (size_t i = 0; s[i]; i++) {
@@ -211,12 +224,21 @@ static char *graph_file_path(const char *spec_path, const char *file)
   return p;
 }
 
+/* The DAG file, prepared as the graph's options say: dagify (orient directed graphs by
+ * node id, as the reference does), reverse, line_graph "full" or "multitree". */
 static int read_dag(spec_ctx *c, const json_t *gj, ir_graph *g)
 {
-  const char *file;
+  const char *file, *line_graph;
+  bool dagify, reverse, multitree;
   int rc = get_string(c, gj, "graph", "file", true, &file);
-  if (rc)
+  if (rc || (rc = get_bool(c, gj, "graph", "dagify", false, &dagify)) ||
+      (rc = get_bool(c, gj, "graph", "reverse", false, &reverse)) ||
+      (rc = get_string(c, gj, "graph", "line_graph", false, &line_graph)))
     return rc;
+  multitree = line_graph && strcmp(line_graph, "multitree") == 0;
+  if (line_graph && !multitree && strcmp(line_graph, "full") != 0)
+    return FAIL(c, XY_E_SPEC, "graph.line_graph",
+                "unknown line graph '%.64s'; expected one of: full, multitree", line_graph);
   if (!file || !file[0])
     return FAIL(c, XY_E_SPEC, "graph.file", "the graph file name is empty");
   char *path = graph_file_path(c->spec_path, file);
@@ -231,9 +253,21 @@ static int read_dag(spec_ctx *c, const json_t *gj, ir_graph *g)
     return FAIL(c, rc, "graph.file", "%s", read_err.message);
   }
   g->file = path; /* owned by the module from here on, whatever happens */
-  rc = fe_dag_from_text(path, text, len, c->lim, &g->dag, c->err);
+  g->dagified = dagify;
+  g->origin = (int)(g - c->m->graphs);
+  rc = fe_dag_read(path, text, len, c->lim, dagify, &g->dag, c->err);
   free(text);
-  return rc;
+  if (rc || (!reverse && !multitree))
+    return rc;
+  ir_dag v;
+  xy_error e;
+  if ((rc = fe_dag_derive(&g->dag, false, reverse, multitree, path, &v, &e)))
+    return FAIL(c, rc, multitree ? "graph.line_graph" : "graph.reverse", "%s", e.message);
+  ir_dag_free(&g->dag);
+  g->dag = v;
+  g->reversed = reverse;
+  g->multitree = multitree;
+  return XY_OK;
 }
 
 static int read_graph(spec_ctx *c, const json_t *root)
@@ -252,9 +286,9 @@ static int read_graph(spec_ctx *c, const json_t *root)
   c->kind = (ir_graph_kind)k;
   static const char *const seq_keys[] = {"kind", "length"};
   static const char *const grid_keys[] = {"kind", "rows", "cols"};
-  static const char *const dag_keys[] = {"kind", "file"};
+  static const char *const dag_keys[] = {"kind", "file", "dagify", "reverse", "line_graph"};
   static const char *const *const keys[] = {seq_keys, grid_keys, dag_keys};
-  static const size_t n_keys[] = {2, 3, 2};
+  static const size_t n_keys[] = {2, 3, 5};
   if ((rc = fe_check_keys(c->err, XY_E_SPEC, &c->src, gj, "graph", keys[k], n_keys[k])))
     return rc;
   int gi = ir_add_graph(c->m, c->kind);
@@ -431,29 +465,76 @@ static bool set_pos(spec_ctx *c, ir_srcpos *pos, const char *path)
   return ir_set_pos(pos, line, col, path);
 }
 
+/* "from_graph": the input's values are the DAG file's node or edge features, so its
+ * shape is [batch, rows, F] or [rows, F]. */
+static int read_from_graph(spec_ctx *c, const json_t *in, const char *path, const ir_shape *s,
+                           ir_graph_data *out)
+{
+  const char *what;
+  char p[FE_PATH_MAX];
+  *out = IR_FROM_NONE;
+  int rc = get_string(c, in, path, "from_graph", false, &what);
+  if (rc || !what)
+    return rc;
+  fe_path_key(p, path, "from_graph");
+  bool node = strcmp(what, "node_features") == 0;
+  if (!node && strcmp(what, "edge_features") != 0)
+    return FAIL(c, XY_E_SPEC, p, "unknown graph data '%.64s'; expected one of: node_features, "
+                "edge_features", what);
+  if (c->kind != IR_GRAPH_DAG)
+    return FAIL(c, XY_E_SPEC, p, "'from_graph' takes a DAG file's features; this spec's graph is "
+                "a %s", kind_names[c->kind]);
+  const ir_graph *g = &c->m->graphs[0];
+  int64_t rows = node ? g->dag.n_nodes : g->dag.n_edges;
+  int64_t dim = node ? g->dag.node_feat_dim : g->dag.edge_feat_dim;
+  if (dim == 0)
+    return FAIL(c, XY_E_SPEC, p, "the graph file %s has no %s", g->file, what);
+  const char *sym = node ? "nodes" : "edges";
+  bool ok = (s->rank == 3 && s->d[0] == c->m->batch && s->d[1] == rows && s->d[2] == dim) ||
+            (s->rank == 2 && s->d[0] == rows && s->d[1] == dim);
+  if (!ok) {
+    char sp[FE_PATH_MAX];
+    xy_buf b;
+    xy_buf_init(&b);
+    ir_shape_print(s, &b);
+    char *have = xy_buf_take(&b);
+    fe_path_key(sp, path, "shape");
+    rc = FAIL(c, XY_E_SHAPE, sp, "an input from the graph's %s has shape [\"batch\", \"%s\", "
+              "%lld] or [\"%s\", %lld] (%lld %s, F = %lld), not %s", what, sym, (long long)dim,
+              sym, (long long)dim, (long long)rows, sym, (long long)dim, have ? have : "?");
+    free(have);
+    return rc;
+  }
+  *out = node ? IR_FROM_NODE_FEATURES : IR_FROM_EDGE_FEATURES;
+  return XY_OK;
+}
+
 static int read_input(spec_ctx *c, const json_t *in, const char *path)
 {
   if (!json_is_object(in))
     return FAIL(c, XY_E_SPEC, path,
                 "an input is an object {\"name\": ..., \"shape\": [...]}, not %s",
                 fe_json_kind(in));
-  static const char *const keys[] = {"name", "shape", "range"};
+  static const char *const keys[] = {"name", "shape", "range", "from_graph"};
   const char *name;
   char np[FE_PATH_MAX];
   fe_path_key(np, path, "name");
-  int rc = fe_check_keys(c->err, XY_E_SPEC, &c->src, in, path, keys, 3);
+  int rc = fe_check_keys(c->err, XY_E_SPEC, &c->src, in, path, keys, XY_ARRAY_LEN(keys));
   if (rc || (rc = get_string(c, in, path, "name", true, &name)) ||
       (rc = check_new_tensor(c, name, np)))
     return rc;
   ir_shape s;
   double lo, hi;
-  if ((rc = read_shape(c, in, path, &s)) || (rc = read_range(c, in, path, &lo, &hi)))
+  ir_graph_data from;
+  if ((rc = read_shape(c, in, path, &s)) || (rc = read_range(c, in, path, &lo, &hi)) ||
+      (rc = read_from_graph(c, in, path, &s, &from)))
     return rc;
   int t = ir_add_tensor(c->m, name, &s, XY_F32, IR_INPUT);
   if (t < 0)
     return nomem(c);
   c->m->tensors[t].lo = lo;
   c->m->tensors[t].hi = hi;
+  c->m->tensors[t].from_graph = from;
   if (!set_pos(c, &c->m->tensors[t].pos, path) || !ir_mark_input(c->m, t))
     return nomem(c);
   return XY_OK;

@@ -245,13 +245,21 @@ static void limits_exceeded(void **state)
   lim.max_arcs = 10;
   expect_dag_error(fixture("graph_core.graph.json"), &lim, XY_E_LIMIT,
                    NEEDLES("graph_core.graph.json:1:1: with this graph's 16 arcs"));
-  /* Counted before parsing: 20 edge arrays cannot fit limits of 1 graph, 4 edges, 4 arcs. */
+  /* Counted before parsing: 20 edge arrays cannot fit limits of 1 graph, 1 node, 4 edges
+   * and 4 arcs (the feature rows of 1 node and 4 edges included). */
   xy_limits_default(&lim);
   lim.max_graphs = 1;
+  lim.max_nodes = 1;
   lim.max_edges = 4;
   lim.max_arcs = 4;
   expect_dag_error(fixture("graph_core.graph.json"), &lim, XY_E_LIMIT,
-                   NEEDLES("graph_core.graph.json: the file holds more than 12 arrays"));
+                   NEEDLES("graph_core.graph.json: the file holds more than 17 arrays"));
+  /* One graph bigger than the per-graph limit, though the file's total is within its own. */
+  xy_limits_default(&lim);
+  lim.max_graph_nodes = 3;
+  expect_dag_error(many, &lim, XY_E_LIMIT,
+                   NEEDLES("many.graph.json:4:13: graphs[2].nodes: the graph has 4 nodes, more "
+                           "than the limit of 3 per graph"));
   xy_limits_default(&lim);
   lim.max_file_bytes = 16;
   expect_dag_error(many, &lim, XY_E_LIMIT,
