@@ -108,9 +108,9 @@ static void dags(void **state)
                           " {\"nodes\": 1, \"edges\": []}]}\n");
   char *path = spec("dag", "{\"kind\": \"dag\", \"file\": \"g.graph.json\"}", 1);
   assert_true(g && path);
-  static const char *const forms[] = {"levels", "graph", "recurrent"};
+  static const char *const forms[] = {"levels", "graph", "recurrent", "dense"};
   for (int t = 0; t < 2; t++)
-    for (int f = 0; f < 3; f++) {
+    for (int f = 0; f < 4; f++) {
       harness_case c = {.spec = path, .target = t ? XY_TARGET_C : XY_TARGET_OPENCL,
                         .form = forms[f]};
       validate(&c, forms[f]);
