@@ -194,6 +194,24 @@ int xy_safetensors_get(const xy_safetensors *st, const char *name, xy_array *vie
 int xy_safetensors_write(const char *path, const char *const *names, const xy_array *arrays,
                          size_t n, xy_error *err);
 
+/* ------------------------------------------------------------------ random graph files */
+
+/* What `xylem graphs` writes: count graphs of nodes_min..nodes_max nodes (drawn per graph),
+ * each a random tree (node i > 0 hangs under a node drawn from 0 .. i-1) plus
+ * extra_min..extra_max more edges per node to other earlier nodes (0: trees), with one-hot
+ * rows of node_features / edge_features classes (0: none); undirected writes bonds
+ * ("directed": false, each pair either way round), else edges from the earlier node. */
+typedef struct xy_graph_gen {
+  int64_t count, nodes_min, nodes_max, extra_min, extra_max;
+  int64_t node_features, edge_features;
+  int undirected;
+  uint64_t seed;
+} xy_graph_gen;
+
+/* Writes such a DAG graph file to path, whole or not at all; the same options give the
+ * same file everywhere. Options that could pass the default graph limits are refused. */
+int xy_graphs_write(const xy_graph_gen *gen, const char *path, xy_error *err);
+
 /* ------------------------------------------------------------------ random numbers */
 
 /* xoshiro256** seeded through splitmix64: the same seed gives the same inputs everywhere. */

@@ -87,5 +87,6 @@ int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_weights(int argc, char **argv);
+int cmd_graphs(int argc, char **argv);
 
 #endif /* XY_CLI_H */

@@ -16,6 +16,8 @@ static const char *const help =
   "\n"
   "  --input NAME=FILE   an input (repeatable); FILE alone when the model has one input\n"
   "  --inputs DIR        read each input NAME from DIR/NAME.npy\n"
+  "                      (an input with \"from_graph\" takes the graph file's features\n"
+  "                      unless a file is given for it)\n"
   "  -o DIR              write outputs to DIR/NAME.npy (created if missing)\n"
   "  --output NAME=FILE  write one output to FILE instead (repeatable)\n"
   "  --weights FILE      the layers' weights (safetensors; the reference's tensor names\n"
@@ -158,6 +160,16 @@ int cmd_run(int argc, char **argv)
     }
     char buf[4096];
     const char *path = input_path(&o, info.name, n_in - n_weights, buf, sizeof buf);
+    /* An input the graph file gives takes the file's values unless a file is named for it
+     * (--input, or NAME.npy in the --inputs folder). */
+    if (info.from_graph && (!path || (path == buf && access(buf, F_OK) != 0))) {
+      if (!(ins[i] = malloc(sizeof(float) * (info.count ? info.count : 1)))) {
+        rc = EXIT_FAIL;
+        goto done;
+      }
+      xy_model_graph_input(model, i, ins[i]);
+      continue;
+    }
     if (!path) {
       fprintf(stderr, "xylem run: no file for input '%s' (use --input %s=FILE.npy or --inputs DIR)\n",
               info.name, info.name);

@@ -14,6 +14,7 @@ static const char *const usage =
   "  check SPEC     random inputs: every output against the float64 interpreter\n"
   "  bench SPEC     time every kernel (median of N runs) against the device's peaks\n"
   "  weights SPEC   write random weights for the model's layers (safetensors)\n"
+  "  graphs         write a file of random DAGs (trees, molecule-like graphs)\n"
   "  devices        list the OpenCL devices\n"
   "\n"
   "xylem COMMAND --help tells more. --version prints the version.\n"
@@ -41,12 +42,13 @@ int main(int argc, char **argv)
   } cmds[] = {
     {"compile", cmd_compile}, {"run", cmd_run}, {"check", cmd_check},
     {"bench", cmd_bench}, {"devices", cmd_devices}, {"weights", cmd_weights},
+    {"graphs", cmd_graphs},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
     if (strcmp(cmd, cmds[i].name) == 0)
       return cmds[i].run(argc, argv);
   fprintf(stderr, "xylem: unknown command '%s' (commands: compile, run, check, bench, weights, "
-                  "devices)\n",
+                  "graphs, devices)\n",
           cmd);
   return EXIT_USAGE;
 }

@@ -1,5 +1,6 @@
 /* test_dag.c: DAG graph files: validation errors (with file, line:col, JSON path and
  * cause), limits, concatenation of many graphs, and the default line-graph arcs. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,6 +289,101 @@ static void line_graph_counted_first(void **state)
   free(text);
 }
 
+/* "directed": false makes the edge list bonds, oriented by node id; a bond listed both ways
+ * is a duplicate. */
+static void undirected_graphs(void **state)
+{
+  (void)state;
+  ir_dag d;
+  load_ok(write_tmp("bonds.graph.json",
+                    "{\"graphs\": [{\"nodes\": 3, \"edges\": [[2, 0], [1, 0]], \"directed\": false},\n"
+                    " {\"nodes\": 2, \"edges\": [[1, 0]]}]}\n"),
+          NULL, &d);
+  expect_ids(d.tail, (int64_t[]){0, 0, 4}, 3, "tail");
+  expect_ids(d.head, (int64_t[]){2, 1, 3}, 3, "head");
+  ir_dag_free(&d);
+  const char *path = write_tmp("bonds2.graph.json",
+                               "{\"nodes\": 3, \"directed\": false,\n \"edges\": [[0, 1], [2, 1], "
+                               "[1, 0]]}");
+  expect_dag_error(path, NULL, XY_E_GRAPH,
+                   NEEDLES("bonds2.graph.json:2:28: edges[2]: duplicate bond between nodes 0 and 1 "
+                           "(the same as edges[0]; the graph is undirected)"));
+  path = write_tmp("dir.graph.json", "{\"nodes\": 3, \"directed\": 0, \"edges\": []}");
+  expect_dag_error(path, NULL, XY_E_GRAPH,
+                   NEEDLES("dir.graph.json:1:26: directed: must be true or false, not an integer"));
+}
+
+/* Feature arrays that do not fit their graph, each reported where it goes wrong. */
+static void bad_features(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *text;
+    const char *needle;
+  } cases[] = {
+    {"{\"nodes\": 3, \"edges\": [],\n \"node_features\": [[1], [2]]}",
+     "feat.graph.json:2:19: node_features: node_features has 2 rows; the graph has 3 nodes"},
+    {"{\"nodes\": 2, \"edges\": [],\n \"node_features\": [[1, 2], [3, 4, 5]]}",
+     "feat.graph.json:2:28: node_features[1]: the row has 3 features; the file's node_features "
+     "have 2 (as at node_features[0])"},
+    {"{\"nodes\": 2, \"edges\": [],\n \"node_features\": [[1, 2], [3, null]]}",
+     "feat.graph.json:2:32: node_features[1][1]: a feature must be a number, not null"},
+    {"{\"nodes\": 2, \"edges\": [],\n \"node_features\": [[1, 2], []]}",
+     "feat.graph.json:2:28: node_features[1]: an empty feature row"},
+    {"{\"nodes\": 2, \"edges\": [],\n \"node_features\": [1, 2]}",
+     "feat.graph.json:2:20: node_features[0]: a feature row is an array of numbers, not an "
+     "integer"},
+    {"{\"graphs\": [{\"nodes\": 1, \"edges\": [], \"node_features\": [[1, 2]]},\n"
+     " {\"nodes\": 1, \"edges\": [], \"node_features\": [[1, 2, 3]]}]}",
+     "feat.graph.json:2:46: graphs[1].node_features[0]: the row has 3 features; the file's "
+     "node_features have 2 (as at graphs[0].node_features[0])"},
+    {"{\"graphs\": [{\"nodes\": 2, \"edges\": [[0, 1]]},\n"
+     " {\"nodes\": 2, \"edges\": [[0, 1]], \"edge_features\": [[1]]}]}",
+     "feat.graph.json:1:13: graphs[0]: this graph has no edge_features, but graphs[1] has: every "
+     "graph of a file has them or none does"},
+  };
+  for (size_t i = 0; i < XY_ARRAY_LEN(cases); i++)
+    expect_dag_error(write_tmp("feat.graph.json", cases[i].text), NULL, XY_E_GRAPH,
+                     NEEDLES(cases[i].needle));
+  expect_dag_error(write_tmp("feat.graph.json", "{\"nodes\": 2, \"edges\": [[0, 1]],\n "
+                             "\"edge_features\": \"absent.npy\"}"),
+                   NULL, XY_E_IO, NEEDLES("feat.graph.json:2:19: edge_features: ",
+                                          "absent.npy: cannot open"));
+}
+
+/* .npy features: float32 or float64 [rows, F], finite. */
+static void bad_feature_files(void **state)
+{
+  (void)state;
+  char path[512];
+  xy_error err;
+  double nan_vals[4] = {1, 2, NAN, 4};
+  xy_array a = {.dtype = XY_F64, .rank = 2, .shape = {2, 2}, .count = 4, .data = nan_vals};
+  snprintf(path, sizeof path, "%s/nan.npy", FE_TMPDIR);
+  assert_int_equal(xy_npy_write(path, &a, &err), XY_OK);
+  expect_dag_error(write_tmp("npy.graph.json",
+                             "{\"nodes\": 2, \"edges\": [], \"node_features\": \"nan.npy\"}"),
+                   NULL, XY_E_GRAPH,
+                   NEEDLES("npy.graph.json:1:44: node_features: ", "nan.npy: the value at row 1, "
+                           "column 0 is nan; features must be finite"));
+  double ok_vals[3] = {1, 2, 3};
+  xy_array b = {.dtype = XY_F64, .rank = 2, .shape = {3, 1}, .count = 3, .data = ok_vals};
+  snprintf(path, sizeof path, "%s/three.npy", FE_TMPDIR);
+  assert_int_equal(xy_npy_write(path, &b, &err), XY_OK);
+  expect_dag_error(write_tmp("npy.graph.json",
+                             "{\"nodes\": 2, \"edges\": [], \"node_features\": \"three.npy\"}"),
+                   NULL, XY_E_GRAPH,
+                   NEEDLES("three.npy has shape [3,1]; node_features are [nodes, F] = [2, F]"));
+  int64_t ints[2] = {1, 2};
+  xy_array c = {.dtype = XY_I64, .rank = 2, .shape = {2, 1}, .count = 2, .data = ints};
+  snprintf(path, sizeof path, "%s/ints.npy", FE_TMPDIR);
+  assert_int_equal(xy_npy_write(path, &c, &err), XY_OK);
+  expect_dag_error(write_tmp("npy.graph.json",
+                             "{\"nodes\": 2, \"edges\": [], \"node_features\": \"ints.npy\"}"),
+                   NULL, XY_E_GRAPH,
+                   NEEDLES("ints.npy: features are float32 or float64, not integers"));
+}
+
 /* Every prefix and some corrupted copies of a good file fail cleanly or load whole. */
 static void never_crash(void **state)
 {
@@ -341,6 +437,9 @@ int run_dag_tests(void)
     cmocka_unit_test(schema_errors),
     cmocka_unit_test(limits_exceeded),
     cmocka_unit_test(line_graph_counted_first),
+    cmocka_unit_test(undirected_graphs),
+    cmocka_unit_test(bad_features),
+    cmocka_unit_test(bad_feature_files),
     cmocka_unit_test(never_crash),
   };
   return cmocka_run_group_tests_name("frontend_dag", tests, NULL, NULL);
