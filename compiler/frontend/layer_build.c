@@ -247,6 +247,15 @@ int lb_norm(fe_lb *lb, const char *what, int x, int scale, ir_norm_attrs a, bool
 int lb_open(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
             const char *name, bool grid)
 {
+  return lb_open_kind(lb, fc, l, lp, op, name, grid ? IR_GRAPH_GRID2D : IR_GRAPH_SEQUENCE);
+}
+
+int lb_open_kind(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
+                 const char *name, ir_graph_kind kind)
+{
+  static const char *const kinds[] = {"sequence", "grid2d", "dag"};
+  static const char *const axes[] = {"length", "rows, cols", "nodes"};
+  bool grid = kind == IR_GRAPH_GRID2D;
   *lb = (fe_lb){.fc = fc, .l = l, .lp = lp, .name = name, .prefix = "", .x = -1, .out_id = -1};
   char p[FE_PATH_MAX];
   ir_module *m = fc->m;
@@ -255,9 +264,9 @@ int lb_open(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const 
     if (strncmp(m->ops[i].name, name, nl) == 0 && m->ops[i].name[nl] == '.')
       return LB_FAIL(lb, XY_E_SPEC, lp, "duplicate layer name '%s' (already used by %s)", name,
                      m->ops[i].pos.json_path ? m->ops[i].pos.json_path : "?");
-  if (grid != (fc->kind == IR_GRAPH_GRID2D) || (!grid && fc->kind != IR_GRAPH_SEQUENCE))
+  if (fc->kind != kind)
     return LB_FAIL(lb, XY_E_SPEC, lp, "a %s layer runs over a %s graph, not this one", op,
-                   grid ? "grid2d" : "sequence");
+                   kinds[kind]);
   json_t *in = json_object_get(l, "input"), *out = json_object_get(l, "output");
   fe_path_key(p, lp, "input");
   if (!in || !json_is_string(in))
@@ -269,9 +278,11 @@ int lb_open(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const 
   int want = grid ? 4 : 3;
   if (xs->rank != want || xs->d[0] != m->batch)
     return LB_FAIL(lb, XY_E_SHAPE, p, "%s reads [batch, %s, dim], not a tensor of rank %d", op,
-                   grid ? "rows, cols" : "length", xs->rank);
+                   axes[kind], xs->rank);
   const ir_graph *g = &m->graphs[0];
-  if ((grid && (xs->d[1] != g->rows || xs->d[2] != g->cols)) || (!grid && xs->d[1] != g->length))
+  int64_t positions = kind == IR_GRAPH_DAG ? g->dag.n_nodes : g->length;
+  if ((grid && (xs->d[1] != g->rows || xs->d[2] != g->cols)) ||
+      (!grid && xs->d[1] != positions))
     return LB_FAIL(lb, XY_E_SHAPE, p, "the input's positions do not match the graph");
   fe_path_key(p, lp, "output");
   if (!out || !json_is_string(out))

@@ -30,6 +30,9 @@ int lb_nomem(fe_lb *lb);
  * new tensor, "weights" the prefix. Fills lb. */
 int lb_open(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
             const char *name, bool grid);
+/* The same for a layer over a graph of any kind: a dag layer reads [batch, nodes, dim]. */
+int lb_open_kind(fe_lb *lb, fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
+                 const char *name, ir_graph_kind kind);
 
 /* Optional members of obj (at path): absent leaves *out as it is; a wrong type or value is
  * an error at path.key. lb_opt_member gets a member of JSON type t (JSON_REAL takes
@@ -77,5 +80,10 @@ int lb_norm(fe_lb *lb, const char *what, int x, int scale, ir_norm_attrs a, bool
  * memory_scan modules. */
 int fe_expand_memory_layer(fe_layer_ctx *fc, const json_t *l, const char *lp,
                            const char *name);
+
+/* The graph layers (layer_graph.c; docs/layers.md): the reference's pLSTMGraphLayer
+ * (op "plstm_graph") and pLSTMGraphEdgeLayer ("plstm_graph_edge") over a DAG. */
+int fe_expand_graph_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
+                          const char *name);
 
 #endif /* XY_LAYER_BUILD_H */

@@ -581,7 +581,7 @@ static bool op_nameable(ir_opcode code)
 
 static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *code)
 {
-  const char *names[IR_OP_COUNT + 3];
+  const char *names[IR_OP_COUNT + 5];
   int n = 0;
   for (int i = 0; i < IR_OP_COUNT; i++) {
     const ir_op_info *info = ir_op_info_of((ir_opcode)i);
@@ -596,6 +596,8 @@ static int find_op(spec_ctx *c, const char *name, const char *path, ir_opcode *c
   names[n++] = "plstm1d";
   names[n++] = "plstm2d";
   names[n++] = "memory";
+  names[n++] = "plstm_graph";
+  names[n++] = "plstm_graph_edge";
   char *list = join_names(names, n);
   int rc = FAIL(c, XY_E_SPEC, path, "unknown op '%.64s'; expected one of: %s", name,
                 list ? list : "?");
