@@ -77,19 +77,24 @@ static int read_rows(feat_ctx *c, int64_t g, const json_t *v, const char *path)
   for (int64_t r = 0; r < rows; r++) {
     const json_t *row = json_array_get(v, (size_t)r);
     char rp[FE_PATH_MAX], xp[FE_PATH_MAX];
-    fe_path_index(rp, path, r);
-    if (!json_is_array(row))
-      return FAIL(c, XY_E_GRAPH, rp, "a feature row is an array of numbers, not %s",
-                  fe_json_kind(row));
-    if (json_array_size(row) == 0)
-      return FAIL(c, XY_E_GRAPH, rp, "an empty feature row: a row holds F >= 1 numbers");
-    int rc = check_dim(c, (int64_t)json_array_size(row), rp, "the row has");
-    if (rc)
-      return rc;
+    size_t len = json_array_size(row);
+    /* Paths are built only for messages (and the first row, which sets F). */
+    if (!json_is_array(row) || len == 0 || c->dim == 0 || (int64_t)len != c->dim) {
+      fe_path_index(rp, path, r);
+      if (!json_is_array(row))
+        return FAIL(c, XY_E_GRAPH, rp, "a feature row is an array of numbers, not %s",
+                    fe_json_kind(row));
+      if (len == 0)
+        return FAIL(c, XY_E_GRAPH, rp, "an empty feature row: a row holds F >= 1 numbers");
+      int rc = check_dim(c, (int64_t)len, rp, "the row has");
+      if (rc)
+        return rc;
+    }
     double *out = c->vals + (c->start[g] + r) * c->dim;
     for (int64_t f = 0; f < c->dim; f++) {
       const json_t *x = json_array_get(row, (size_t)f);
       if (!json_is_number(x)) {
+        fe_path_index(rp, path, r);
         fe_path_index(xp, rp, f);
         return FAIL(c, XY_E_GRAPH, xp, "a feature must be a number, not %s", fe_json_kind(x));
       }
