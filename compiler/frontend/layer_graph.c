@@ -85,13 +85,17 @@ static int check_max_edges(glay *ly)
     return lb_nomem(&ly->b);
   if (deg <= ly->o.max_edges)
     return XY_OK;
+  int64_t g = 0; /* the graph of the file the node is in, and its id there */
+  while (g + 1 < d->n_graphs && d->node_start[g + 1] <= node)
+    g++;
   char p[FE_PATH_MAX];
   fe_path_key(p, ly->b.lp, "max_edges");
   const char *file = ly->b.fc->m->graphs[0].file;
-  return GFAIL(ly, XY_E_SPEC, p, "max_edges %lld is less than the %lld %s-edges of node %lld "
-               "(graph %s): each edge needs a slot of its own at both ends, so max_edges must "
-               "be at least the largest in- or out-degree, %lld", (long long)ly->o.max_edges,
-               (long long)deg, incoming ? "in" : "out", (long long)node, file ? file : "?",
+  return GFAIL(ly, XY_E_SPEC, p, "max_edges %lld is less than the graph's largest degree: "
+               "node %lld of graph %lld in %s has %lld %s-edges (each edge takes a slot at "
+               "both of its nodes, so max_edges must be at least %lld)",
+               (long long)ly->o.max_edges, (long long)(node - d->node_start[g]), (long long)g,
+               file ? file : "the graph file", (long long)deg, incoming ? "in" : "out",
                (long long)deg);
 }
 

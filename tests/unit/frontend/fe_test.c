@@ -138,6 +138,7 @@ int main(void)
   failed += run_layer_tests();
   failed += run_memory_tests();
   failed += run_memory_layer_tests();
+  failed += run_graph_layer_tests();
   free_paths();
   return failed ? 1 : 0;
 }

@@ -43,5 +43,6 @@ int run_locate_tests(void);
 int run_layer_tests(void);
 int run_memory_tests(void);
 int run_memory_layer_tests(void);
+int run_graph_layer_tests(void);
 
 #endif /* XY_FE_TEST_H */
