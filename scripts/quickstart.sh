@@ -29,3 +29,10 @@ echo
 "$xylem" weights samples/plstm2d_p.json -o build/plstm2d_p.safetensors --seed 1
 "$xylem" compile samples/plstm2d_p.json -o build/packages
 "$xylem" check samples/plstm2d_p.json --weights build/plstm2d_p.safetensors --seed 1
+
+# Real molecules (atoms and bonds from samples/molecules.graph.json) through the paper's
+# 2-layer graph model: P on the DAG, then D on the reversed DAG.
+echo
+"$xylem" weights samples/molecules.json -o build/molecules.safetensors --seed 1
+"$xylem" compile samples/molecules.json -o build/packages
+"$xylem" check samples/molecules.json --weights build/molecules.safetensors --seed 1

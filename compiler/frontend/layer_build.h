@@ -81,6 +81,9 @@ int lb_norm(fe_lb *lb, const char *what, int x, int scale, ir_norm_attrs a, bool
 int fe_expand_memory_layer(fe_layer_ctx *fc, const json_t *l, const char *lp,
                            const char *name);
 
+/* The linear layer (layer_linear.c; docs/layers.md): y = x W^T + b. */
+int fe_expand_linear_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *name);
+
 /* The graph layers (layer_graph.c; docs/layers.md): the reference's pLSTMGraphLayer
  * (op "plstm_graph") and pLSTMGraphEdgeLayer ("plstm_graph_edge") over a DAG. */
 int fe_expand_graph_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,

@@ -636,7 +636,8 @@ static int expand_1d(lay *ly)
 bool fe_is_layer(const char *op)
 {
   return strcmp(op, "plstm2d") == 0 || strcmp(op, "plstm1d") == 0 || strcmp(op, "memory") == 0 ||
-         strcmp(op, "plstm_graph") == 0 || strcmp(op, "plstm_graph_edge") == 0;
+         strcmp(op, "plstm_graph") == 0 || strcmp(op, "plstm_graph_edge") == 0 ||
+         strcmp(op, "linear") == 0;
 }
 
 int fe_expand_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const char *op,
@@ -644,6 +645,8 @@ int fe_expand_layer(fe_layer_ctx *fc, const json_t *l, const char *lp, const cha
 {
   if (strcmp(op, "memory") == 0)
     return fe_expand_memory_layer(fc, l, lp, name);
+  if (strcmp(op, "linear") == 0)
+    return fe_expand_linear_layer(fc, l, lp, name);
   if (strcmp(op, "plstm_graph") == 0 || strcmp(op, "plstm_graph_edge") == 0)
     return fe_expand_graph_layer(fc, l, lp, op, name);
   lay ly = {.grid = strcmp(op, "plstm2d") == 0};
