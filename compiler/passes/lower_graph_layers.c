@@ -27,31 +27,6 @@ static int want_lanes(const lower_ctx *lc)
   return lc->opt->device.is_cpu ? 16 : 4;
 }
 
-static int64_t count_of(const lower_ctx *lc, int t)
-{
-  return ir_shape_count(&lc->m->tensors[t].shape);
-}
-
-static int finish(kir_builder *b, lower_ctx *lc, int kid)
-{
-  int rc = kb_finish(b, lc->err);
-  return rc ? rc : kid < 0 ? xy_fail(lc->err, XY_E_NOMEM, "out of memory") : XY_OK;
-}
-
-/* Opens `parfor lane < wg; item = group * wg + lane; if item < n` and returns item. */
-static int open_items(kir_builder *b, int wg, int64_t n)
-{
-  int lane = kb_parfor(b, "lane", I(wg));
-  int item = kb_let(b, "item", KT_INT, MAD(GID(0), wg, V(lane)));
-  kb_if(b, LT(V(item), I(n)));
-  return item;
-}
-
-static void close_items(kir_builder *b)
-{
-  kb_end(b);
-  kb_end(b);
-}
 
 /* A constant int table of n >= 0 entries (one entry when empty, so that it can be bound);
  * -1 with the error set when memory runs out. */
@@ -79,7 +54,7 @@ static int lower_gather(lower_ctx *lc, const ir_op *op)
   int rc = graph_gather_dims(lc->m, op, &g, lc->err);
   if (rc)
     return rc;
-  int64_t n = count_of(lc, op->out[0]), nx = count_of(lc, op->in[0]);
+  int64_t n = layer_count_of(lc, op->out[0]), nx = layer_count_of(lc, op->in[0]);
   if (n == 0)
     return XY_OK;
   const ir_dag *d = &lc->m->graphs[op->graph].dag;
@@ -109,7 +84,7 @@ static int lower_gather(lower_ctx *lc, const ir_op *op)
   int x = kb_global(b, "x", KT_FLOAT, nx, true);
   int tab = kb_global(b, "off", KT_INT, g.K, true);
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int rest = kb_let(b, "rest", KT_INT, DIV(V(item), I(FV)));
   int f0 = kb_let(b, "f0", KT_INT, MUL(REM(V(item), I(FV)), I(VL)));
   kir_expr *h = I(0);
@@ -121,8 +96,8 @@ static int lower_gather(lower_ctx *lc, const ir_op *op)
   int bi = kb_let(b, "b", KT_INT, DIV(V(rest), I(g.K)));
   kir_expr *src = ADD(MAD(V(bi), g.R * g.C, LD(tab, V(k))), MAD(h, g.W * g.F, V(f0)));
   kb_store(b, y, MUL(V(item), I(VL)), kx_vload(b, x, src, VL));
-  close_items(b);
-  if ((rc = finish(b, lc, kid)))
+  layer_close_items(b);
+  if ((rc = layer_finish(b, lc, kid)))
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, toff}, {true, lower_out(lc, op, 0)}};
   return layer_launch(lc, kid, layer_ceil_div(items, wg), 1, args, 3, 0.0,
@@ -160,12 +135,12 @@ static int emit_concat_part(lower_ctx *lc, const ir_op *op, int slot, int64_t ro
                       "concat: one input's columns [off, off + C) of every row of y, VL at a time.");
   int x = kb_global(b, "x", KT_FLOAT, n, true);
   int y = kb_global(b, "y", KT_FLOAT, rows * Cy, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int r = kb_let(b, "r", KT_INT, DIV(V(item), I(CV)));
   int c = kb_let(b, "c", KT_INT, MUL(REM(V(item), I(CV)), I(VL)));
   kb_store(b, y, MAD(V(r), Cy, ADD(V(c), I(off))), kx_vload(b, x, MUL(V(item), I(VL)), VL));
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, slot)}, {true, lower_out(lc, op, 0)}};
@@ -176,9 +151,9 @@ static int lower_concat(lower_ctx *lc, const ir_op *op)
 {
   const ir_shape *ys = &lc->m->tensors[op->out[0]].shape;
   int64_t Cy = ys->d[ys->rank - 1];
-  if (Cy == 0 || count_of(lc, op->out[0]) == 0)
+  if (Cy == 0 || layer_count_of(lc, op->out[0]) == 0)
     return XY_OK;
-  int64_t rows = count_of(lc, op->out[0]) / Cy, off = 0;
+  int64_t rows = layer_count_of(lc, op->out[0]) / Cy, off = 0;
   for (int i = 0; i < 3; i++) {
     if (op->in[i] < 0)
       continue;
@@ -198,7 +173,7 @@ static int lower_concat(lower_ctx *lc, const ir_op *op)
 static int lower_pnorm_slots(lower_ctx *lc, const ir_op *op, const ir_dag *d)
 {
   const ir_pnorm_attrs *a = &op->attr.pnorm;
-  int64_t n = count_of(lc, op->in[0]), N = d->n_nodes, H = a->heads, E = a->slots;
+  int64_t n = layer_count_of(lc, op->in[0]), N = d->n_nodes, H = a->heads, E = a->slots;
   if (n == 0)
     return XY_OK;
   int64_t *deg = malloc(sizeof *deg * (size_t)(N + 1));
@@ -227,7 +202,7 @@ static int lower_pnorm_slots(lower_ctx *lc, const ir_op *op, const ir_dag *d)
   int x = kb_global(b, "x", KT_FLOAT, n, true);
   int tab = kb_global(b, "indeg", KT_INT, N, true);
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, rows);
+  int item = layer_open_items(b, wg, rows);
   int base = kb_let(b, "base", KT_INT, MUL(V(item), I(E)));
   int i = kb_let(b, "i", KT_INT, REM(V(item), I(E)));
   int node = kb_let(b, "node", KT_INT, REM(DIV(V(item), I(H * E)), I(N)));
@@ -246,8 +221,8 @@ static int lower_pnorm_slots(lower_ctx *lc, const ir_op *op, const ir_dag *d)
   kb_store(b, y, MAD(V(j), VL, V(base)), kx_splat(b, F(0), VL));
   kb_end(b);
   kb_end(b);
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, tdeg}, {true, lower_out(lc, op, 0)}};
@@ -260,7 +235,7 @@ static int lower_pnorm_slots(lower_ctx *lc, const ir_op *op, const ir_dag *d)
 static int lower_pnorm_arcs(lower_ctx *lc, const ir_op *op, const ir_dag *d)
 {
   const ir_shape *xs = &lc->m->tensors[op->in[0]].shape;
-  int64_t n = count_of(lc, op->in[0]), B = xs->d[0], A = xs->d[1], C = xs->d[2];
+  int64_t n = layer_count_of(lc, op->in[0]), B = xs->d[0], A = xs->d[1], C = xs->d[2];
   int64_t E = d->n_edges;
   if (n == 0)
     return XY_OK;
@@ -300,7 +275,7 @@ static int lower_pnorm_arcs(lower_ctx *lc, const ir_op *op, const ir_dag *d)
   int ts = kb_global(b, "arc_start", KT_INT, E + 1, true);
   int ta = kb_global(b, "arcs", KT_INT, A, true);
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int c0 = kb_let(b, "c0", KT_INT, MUL(REM(V(item), I(CV)), I(VL)));
   int be = kb_let(b, "be", KT_INT, DIV(V(item), I(CV)));
   int e = kb_let(b, "e", KT_INT, REM(V(be), I(E)));
@@ -315,8 +290,8 @@ static int lower_pnorm_arcs(lower_ctx *lc, const ir_op *op, const ir_dag *d)
   int src = kb_let(b, "src", KT_INT, MAD(LD(ta, V(j)), C, V(base)));
   kb_store(b, y, V(src), MUL(kx_vload(b, x, V(src), VL), V(inv)));
   kb_end(b);
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, tstart}, {true, tarcs},

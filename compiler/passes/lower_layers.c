@@ -63,19 +63,18 @@ int64_t layer_ceil_div(int64_t a, int64_t b)
   return (a + b - 1) / b;
 }
 
-static int64_t count_of(const lower_ctx *lc, int t)
+int64_t layer_count_of(const lower_ctx *lc, int t)
 {
   return ir_shape_count(&lc->m->tensors[t].shape);
 }
 
-static int finish(kir_builder *b, lower_ctx *lc, int kid)
+int layer_finish(kir_builder *b, lower_ctx *lc, int kid)
 {
   int rc = kb_finish(b, lc->err);
   return rc ? rc : kid < 0 ? xy_fail(lc->err, XY_E_NOMEM, "out of memory") : XY_OK;
 }
 
-/* Opens `parfor lane < wg; item = group * wg + lane; if item < n` and returns item. */
-static int open_items(kir_builder *b, int wg, int64_t n)
+int layer_open_items(kir_builder *b, int wg, int64_t n)
 {
   int lane = kb_parfor(b, "lane", I(wg));
   int item = kb_let(b, "item", KT_INT, MAD(GID(0), wg, V(lane)));
@@ -83,7 +82,7 @@ static int open_items(kir_builder *b, int wg, int64_t n)
   return item;
 }
 
-static void close_items(kir_builder *b)
+void layer_close_items(kir_builder *b)
 {
   kb_end(b);
   kb_end(b);
@@ -141,7 +140,7 @@ static double activation_flops(ir_act_kind k)
 static int lower_elementwise(lower_ctx *lc, const ir_op *op)
 {
   bool act = op->code == IR_OP_ACTIVATION;
-  int64_t n = count_of(lc, op->out[0]);
+  int64_t n = layer_count_of(lc, op->out[0]);
   if (n == 0)
     return XY_OK;
   int VL = layer_lanes(want_lanes(lc), n);
@@ -158,7 +157,7 @@ static int lower_elementwise(lower_ctx *lc, const ir_op *op)
   for (int i = 0; i < n_in; i++)
     in[i] = kb_global(b, act ? "x" : names[i], KT_FLOAT, n, true);
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int e = kb_let(b, "e", KT_INT, MUL(V(item), I(VL)));
   int xv[2];
   for (int i = 0; i < n_in; i++)
@@ -172,8 +171,8 @@ static int lower_elementwise(lower_ctx *lc, const ir_op *op)
     val = kx_bin(b, ops[op->attr.binary], V(xv[0]), V(xv[1]));
   }
   kb_store(b, y, V(e), val);
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[3];
@@ -190,7 +189,7 @@ static int lower_elementwise(lower_ctx *lc, const ir_op *op)
 static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
 {
   const ir_shape *xs = &lc->m->tensors[op->in[0]].shape;
-  int64_t n = count_of(lc, op->in[0]);
+  int64_t n = layer_count_of(lc, op->in[0]);
   int64_t H = op->attr.norm.heads, last = xs->d[xs->rank - 1], Fh = last / H;
   if (n == 0 || Fh == 0)
     return XY_OK;
@@ -211,7 +210,7 @@ static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
   int x = kb_global(b, "x", KT_FLOAT, n, true);
   int scale = has_scale ? kb_global(b, "scale", KT_FLOAT, last, true) : -1;
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int base = kb_let(b, "base", KT_INT, MUL(V(item), I(Fh)));
   int acc = kb_let(b, "acc", KT_FLOAT, kx_splat(b, F(0), VL));
   int f = kb_for(b, "f", I(0), I(nv));
@@ -228,8 +227,8 @@ static int lower_rmsnorm(lower_ctx *lc, const ir_op *op)
     val = MUL(val, kx_vload(b, scale, MAD(V(h), Fh, MUL(V(f), I(VL))), VL));
   kb_store(b, y, MAD(V(f), VL, V(base)), val);
   kb_end(b);
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[3];
@@ -256,12 +255,12 @@ static int emit_conv_weights(lower_ctx *lc, const ir_op *op, int64_t C, int64_t 
                       "conv_causal, step 1 of 2: the weights [C][taps] transposed to [taps][C].");
   int w = kb_global(b, "w", KT_FLOAT, n, true);
   int wt = kb_global(b, "wt", KT_FLOAT, n, false);
-  int item = open_items(b, wg, n);
+  int item = layer_open_items(b, wg, n);
   int tap = kb_let(b, "tap", KT_INT, DIV(V(item), I(C)));
   int c = kb_let(b, "c", KT_INT, REM(V(item), I(C)));
   kb_store(b, wt, V(item), LD(w, MAD(V(c), taps, V(tap))));
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, bw}, {true, bwt}};
@@ -271,7 +270,7 @@ static int emit_conv_weights(lower_ctx *lc, const ir_op *op, int64_t C, int64_t 
 static int lower_conv(lower_ctx *lc, const ir_op *op)
 {
   const ir_shape *xs = &lc->m->tensors[op->in[0]].shape;
-  int64_t n = count_of(lc, op->in[0]);
+  int64_t n = layer_count_of(lc, op->in[0]);
   if (n == 0)
     return XY_OK;
   bool two_d = xs->rank == 4;
@@ -296,7 +295,7 @@ static int lower_conv(lower_ctx *lc, const ir_op *op)
   int wt = kb_global(b, "wt", KT_FLOAT, C * taps, true);
   int bias = has_bias ? kb_global(b, "bias", KT_FLOAT, C, true) : -1;
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   int c0 = kb_let(b, "c0", KT_INT, MUL(REM(V(item), I(CV)), I(VL)));
   int pos = kb_let(b, "pos", KT_INT, DIV(V(item), I(CV)));
   int py = kb_let(b, "py", KT_INT, REM(V(pos), I(Y)));
@@ -318,8 +317,8 @@ static int lower_conv(lower_ctx *lc, const ir_op *op)
   }
   kb_end(b);
   kb_store(b, y, MAD(V(pos), C, V(c0)), V(acc));
-  close_items(b);
-  rc = finish(b, lc, kid);
+  layer_close_items(b);
+  rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[4];
@@ -390,7 +389,7 @@ static void simplify_perm(const ir_transpose_attrs *a, perm_form *pf)
 
 static int lower_transpose(lower_ctx *lc, const ir_op *op)
 {
-  int64_t n = count_of(lc, op->out[0]);
+  int64_t n = layer_count_of(lc, op->out[0]);
   if (n == 0)
     return XY_OK;
   perm_form pf;
@@ -409,7 +408,7 @@ static int lower_transpose(lower_ctx *lc, const ir_op *op)
                            : "transpose: one element per work-item, gathered.");
   int x = kb_global(b, "x", KT_FLOAT, n, true);
   int y = kb_global(b, "y", KT_FLOAT, n, false);
-  int item = open_items(b, wg, items);
+  int item = layer_open_items(b, wg, items);
   kir_expr *src = rows ? MUL(REM(V(item), I(per_row)), I(VL)) : I(0);
   int rest = kb_let(b, "rest", KT_INT, rows ? DIV(V(item), I(per_row)) : V(item));
   for (int g = outer - 1; g >= 0; g--) {
@@ -420,8 +419,8 @@ static int lower_transpose(lower_ctx *lc, const ir_op *op)
   }
   int s = kb_let(b, "src", KT_INT, src);
   kb_store(b, y, MUL(V(item), I(VL)), kx_vload(b, x, V(s), VL));
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, lower_out(lc, op, 0)}};
@@ -500,7 +499,7 @@ static void emit_series(kir_builder *b, const ir_trans_exp_attrs *a, int64_t J, 
 static int lower_transition_exp(lower_ctx *lc, const ir_op *op)
 {
   const ir_shape *as = &lc->m->tensors[op->in[0]].shape;
-  int64_t J = as->d[as->rank - 1], n = count_of(lc, op->in[0]);
+  int64_t J = as->d[as->rank - 1], n = layer_count_of(lc, op->in[0]);
   if (n == 0)
     return XY_OK;
   int64_t JJ = J * J, rows = n / JJ;
@@ -514,7 +513,7 @@ static int lower_transition_exp(lower_ctx *lc, const ir_op *op)
   int lam = kb_global(b, "lam", KT_FLOAT, rows * J, true);
   int aout = kb_global(b, "a_out", KT_FLOAT, n, true);
   int T = kb_global(b, "T", KT_FLOAT, n, false);
-  int item = open_items(b, wg, rows);
+  int item = layer_open_items(b, wg, rows);
   int base = kb_let(b, "base", KT_INT, MUL(V(item), I(JJ)));
   int K = kb_private(b, "K", KT_FLOAT, JJ);
   int term = kb_private(b, "term", KT_FLOAT, JJ);
@@ -545,8 +544,8 @@ static int lower_transition_exp(lower_ctx *lc, const ir_op *op)
     jend(b, J);
     jend(b, J);
   }
-  close_items(b);
-  int rc = finish(b, lc, kid);
+  layer_close_items(b);
+  int rc = layer_finish(b, lc, kid);
   if (rc)
     return rc;
   kir_arg args[] = {{true, lower_in(lc, op, 0)}, {true, lower_in(lc, op, 1)},

@@ -20,6 +20,17 @@ int layer_launch(lower_ctx *lc, int kernel, int64_t g0, int64_t g1, const kir_ar
 /* Work-items per group: the --wg knob when given (capped by the device), else `auto_wg`. */
 int layer_wg(const lower_ctx *lc, int auto_wg);
 
+/* Elements of tensor t. */
+int64_t layer_count_of(const lower_ctx *lc, int t);
+
+/* kb_finish, and XY_E_NOMEM when the kernel could not be added (kid < 0). */
+int layer_finish(kir_builder *b, lower_ctx *lc, int kid);
+
+/* Opens `parfor lane < wg; item = group * wg + lane; if item < n` and returns item;
+ * layer_close_items closes both. */
+int layer_open_items(kir_builder *b, int wg, int64_t n);
+void layer_close_items(kir_builder *b);
+
 int lower_linear(lower_ctx *lc, const ir_op *op);
 
 /* graph_gather, concat, graph_pnorm (lower_graph_layers.c). */
