@@ -173,8 +173,9 @@ static bool copy_common(ir_dag *out, const ir_dag *d)
 static bool append_arcs(ir_dag *out, size_t *cap, const int64_t *src, const int64_t *dst,
                         int64_t n, int64_t offset, bool swap)
 {
-  size_t need = (size_t)out->n_arcs + (size_t)n;
-  size_t cap_dst = *cap;
+  /* At least one slot, so that a DAG without arcs still has arrays to point at. */
+  size_t need = (size_t)out->n_arcs + (size_t)n + 1;
+  size_t cap_dst = *cap; /* arc_dst has grown with arc_src so far */
   if (!xy_grow((void **)&out->arc_src, cap, need, sizeof(int64_t)) ||
       !xy_grow((void **)&out->arc_dst, &cap_dst, need, sizeof(int64_t)))
     return false;
@@ -234,6 +235,8 @@ int fe_dag_derive(const ir_dag *base, bool base_reversed, bool reverse, bool mul
     out->tail[e] = reverse ? base->head[e] : base->tail[e];
     out->head[e] = reverse ? base->tail[e] : base->head[e];
   }
+  if (!rc && !append_arcs(out, &cap, NULL, NULL, 0, 0, false))
+    rc = xy_fail(err, XY_E_NOMEM, "%s: out of memory", file);
   if (!rc)
     out->arc_start[0] = 0;
   for (int64_t g = 0; !rc && g < base->n_graphs; g++) {

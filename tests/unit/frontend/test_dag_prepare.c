@@ -133,6 +133,14 @@ static void diamond(void **state)
   assert_int_equal(t.n_arcs, 4);
   ir_dag_free(&t);
   ir_dag_free(&d);
+  /* Without arcs a variant still has arc arrays (later passes copy from them). */
+  read_text("one.graph.json", "{\"nodes\": 2, \"edges\": [[0, 1]]}", false, &d);
+  derive(&d, false, true, true, &t);
+  assert_int_equal(t.n_arcs, 0);
+  assert_non_null(t.arc_src);
+  assert_non_null(t.arc_dst);
+  ir_dag_free(&t);
+  ir_dag_free(&d);
 }
 
 /* ------------------------------------------------------------------ graph_core_d */
