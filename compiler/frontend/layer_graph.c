@@ -175,9 +175,14 @@ static int read_opts(glay *ly)
                  "%lld*%lld = %lld must equal dim %lld", (long long)o->H, (long long)o->DV,
                  (long long)(o->H * o->DV), (long long)ly->D);
   if (!ly->edge) {
+    int64_t he, hee;
     if (o->max_edges < 1)
       return GFAIL(ly, XY_E_SPEC, lp, "plstm_graph needs \"max_edges\": the slots per node, at "
                    "least the graph's largest in- or out-degree");
+    if (!xy_mul_i64(o->H, o->max_edges, &he) || !xy_mul_i64(he, o->max_edges, &hee) ||
+        hee > INT32_MAX)
+      return GFAIL(ly, XY_E_LIMIT, lp, "heads x max_edges^2 = %lld x %lld^2 transitions per "
+                   "node are too many", (long long)o->H, (long long)o->max_edges);
     if ((rc = check_max_edges(ly)))
       return rc;
   } else if ((rc = read_edge_input(ly))) {
