@@ -19,6 +19,7 @@
 
 #include "graph_layer_ops.h"
 #include "harness.h"
+#include "op_check.h"
 #include "interp.h"
 #include "ir_build.h"
 #include "program.h"
@@ -94,146 +95,19 @@ static ir_module *module_with_dag(const char *name, uint64_t seed, int graphs, i
   return m;
 }
 
-/* An op on the module's DAG (irb_op, with op->graph set before the shapes are inferred). */
+/* An op on the module's DAG. */
 static int graph_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
                     const ir_op_attrs *attr)
 {
-  int oi = ir_add_op(m, code, name);
-  assert_true(oi >= 0);
-  ir_op *op = &m->ops[oi];
-  op->in[0] = a;
-  op->in[1] = b;
-  op->in[2] = c;
-  op->attr = *attr;
-  op->graph = 0;
-  char out[128];
-  snprintf(out, sizeof out, "%s_y", name);
-  ir_shape none = ir_shape_make(0, NULL);
-  int t = ir_add_tensor(m, out, &none, XY_F32, IR_VALUE);
-  assert_true(t >= 0);
-  m->tensors[t].producer = oi;
-  op->out[0] = t;
-  xy_error err;
-  if (ir_infer_shapes(m, op, &err))
-    fail_msg("%s", err.message);
-  assert_true(ir_mark_output(m, t));
-  return t;
+  return irb_graph_op(m, 0, code, name, a, b, c, attr);
 }
 
 /* ------------------------------------------------------------------ running */
 
-typedef struct io {
-  size_t n_in, n_out;
-  float **fin, **got;
-  double **din, **ref;
-} io;
-
-static void io_free(io *x)
-{
-  for (size_t i = 0; i < x->n_in; i++) {
-    free(x->fin[i]);
-    free(x->din[i]);
-  }
-  for (size_t i = 0; i < x->n_out; i++) {
-    free(x->got[i]);
-    free(x->ref[i]);
-  }
-  free(x->fin);
-  free(x->din);
-  free(x->got);
-  free(x->ref);
-}
-
-/* Random inputs in [lo, hi) (float, and the same values as double) and the interpreter's
- * outputs. */
-static void io_make(const xy_model *model, uint64_t seed, double lo, double hi, io *x)
-{
-  x->n_in = xy_model_num_inputs(model);
-  x->n_out = xy_model_num_outputs(model);
-  x->fin = calloc(x->n_in + 1, sizeof *x->fin);
-  x->din = calloc(x->n_in + 1, sizeof *x->din);
-  x->got = calloc(x->n_out + 1, sizeof *x->got);
-  x->ref = calloc(x->n_out + 1, sizeof *x->ref);
-  assert_true(x->fin && x->din && x->got && x->ref);
-  xy_rng rng;
-  xy_rng_seed(&rng, seed);
-  xy_tensor_info t;
-  for (size_t i = 0; i < x->n_in; i++) {
-    xy_model_input(model, i, &t);
-    x->fin[i] = malloc(sizeof(float) * (t.count + 1));
-    x->din[i] = malloc(sizeof(double) * (t.count + 1));
-    assert_true(x->fin[i] && x->din[i]);
-    for (size_t j = 0; j < t.count; j++) {
-      x->fin[i][j] = (float)xy_rng_uniform(&rng, lo, hi);
-      x->din[i][j] = x->fin[i][j];
-    }
-  }
-  for (size_t i = 0; i < x->n_out; i++) {
-    xy_model_output(model, i, &t);
-    x->got[i] = malloc(sizeof(float) * (t.count + 1));
-    x->ref[i] = malloc(sizeof(double) * (t.count + 1));
-    assert_true(x->got[i] && x->ref[i]);
-  }
-  xy_error err;
-  if (xy_model_interpret(model, (const double *const *)x->din, x->ref, &err))
-    fail_msg("interpreter: %s", err.message);
-}
-
-static double worst_error(const xy_model *model, const io *x, const char **which)
-{
-  double worst = 0;
-  xy_tensor_info t;
-  *which = "-";
-  for (size_t i = 0; i < x->n_out; i++) {
-    xy_model_output(model, i, &t);
-    xy_compare_stats st;
-    xy_compare(x->ref[i], x->got[i], t.count, &st);
-    if (st.rel > worst || isnan(st.rel)) {
-      worst = st.rel;
-      *which = t.name;
-    }
-  }
-  return worst;
-}
-
-typedef struct knobs {
-  int lanes, rows, wg;
-} knobs;
-
-static const knobs KNOBS[] = {{0, 0, 0}, {1, 1, 1}, {4, 2, 64}, {16, 4, 4}, {8, 8, 3}};
-
-/* Both targets, both schedules and every knob set against the interpreter. */
+/* Both targets, both schedules and the first five knob sets against the interpreter. */
 static void check_model(ir_module *m, const char *what, double lo, double hi)
 {
-  xy_model model = {m};
-  xy_error verr;
-  if (ir_verify(m, &verr))
-    fail_msg("%s: %s", what, verr.message);
-  io x;
-  memset(&x, 0, sizeof x);
-  io_make(&model, 4321, lo, hi, &x);
-  char msg[8192], forms[256];
-  const char *only = getenv("XYLEM_LAYER_TARGETS"); /* "opencl" or "c"; unset: both */
-  for (int t = 0; t < 2; t++)
-    for (size_t k = 0; k < sizeof KNOBS / sizeof KNOBS[0]; k++)
-      for (int portable = 0; portable < 2; portable++) {
-        if (only && strcmp(only, t ? "c" : "opencl") != 0)
-          continue;
-        harness_case c = {.target = t ? XY_TARGET_C : XY_TARGET_OPENCL, .lanes = KNOBS[k].lanes,
-                          .rows = KNOBS[k].rows, .wg = KNOBS[k].wg, .portable = portable};
-        if (harness_execute(&c, &model, x.fin, x.got, forms, sizeof forms, msg, sizeof msg))
-          fail_msg("%s: %s", what, msg);
-        const char *which;
-        double worst = worst_error(&model, &x, &which);
-        if (!(worst <= TOL))
-          fail_msg("%s (%s, %s, lanes=%d rows=%d wg=%d): output %s has relative error %.3g "
-                   "above %g", what, t ? "C" : "OpenCL", portable ? "portable" : "detected",
-                   c.lanes, c.rows, c.wg, which, worst, TOL);
-        if (k == 0 && !portable)
-          print_message("  %-6s %-52s worst rel err %.3g\n", t ? "C" : "OpenCL", what, worst);
-      }
-  io_free(&x);
-  ir_module_free(m);
+  op_check_module(m, what, 4321, lo, hi, false, 5, TOL);
 }
 
 /* ------------------------------------------------------------------ cases */

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "op_check.h"
 #include "ir_build.h"
 #include "interp.h"
 #include "program.h"
@@ -29,84 +30,6 @@ static const double TOL = 1e-5;
 static xrt_context *own_ctx; /* the benchmark's profiling queue */
 
 /* ------------------------------------------------------------------ running */
-
-typedef struct io {
-  size_t n_in, n_out;
-  float **fin, **got;
-  double **din, **ref;
-} io;
-
-static void io_free(io *x)
-{
-  for (size_t i = 0; i < x->n_in; i++) {
-    free(x->fin[i]);
-    free(x->din[i]);
-  }
-  for (size_t i = 0; i < x->n_out; i++) {
-    free(x->got[i]);
-    free(x->ref[i]);
-  }
-  free(x->fin);
-  free(x->din);
-  free(x->got);
-  free(x->ref);
-}
-
-/* Random inputs in [lo, hi) (float, and the same values as double) and the interpreter's
- * outputs. `extreme` puts +-100 and +-30 at the start of the first input. */
-static void io_make(const xy_model *model, uint64_t seed, double lo, double hi, bool extreme,
-                    io *x)
-{
-  x->n_in = xy_model_num_inputs(model);
-  x->n_out = xy_model_num_outputs(model);
-  x->fin = calloc(x->n_in + 1, sizeof *x->fin);
-  x->din = calloc(x->n_in + 1, sizeof *x->din);
-  x->got = calloc(x->n_out + 1, sizeof *x->got);
-  x->ref = calloc(x->n_out + 1, sizeof *x->ref);
-  assert_true(x->fin && x->din && x->got && x->ref);
-  xy_rng rng;
-  xy_rng_seed(&rng, seed);
-  xy_tensor_info t;
-  for (size_t i = 0; i < x->n_in; i++) {
-    xy_model_input(model, i, &t);
-    x->fin[i] = malloc(sizeof(float) * (t.count + 1));
-    x->din[i] = malloc(sizeof(double) * (t.count + 1));
-    assert_true(x->fin[i] && x->din[i]);
-    for (size_t j = 0; j < t.count; j++) {
-      x->fin[i][j] = (float)xy_rng_uniform(&rng, lo, hi);
-      if (extreme && i == 0 && j < 4)
-        x->fin[i][j] = (float)(j == 0 ? 100.0 : j == 1 ? -100.0 : j == 2 ? 30.0 : -30.0);
-      x->din[i][j] = x->fin[i][j];
-    }
-  }
-  for (size_t i = 0; i < x->n_out; i++) {
-    xy_model_output(model, i, &t);
-    x->got[i] = malloc(sizeof(float) * (t.count + 1));
-    x->ref[i] = malloc(sizeof(double) * (t.count + 1));
-    assert_true(x->got[i] && x->ref[i]);
-  }
-  xy_error err;
-  if (xy_model_interpret(model, (const double *const *)x->din, x->ref, &err))
-    fail_msg("interpreter: %s", err.message);
-}
-
-/* The largest relative error over the outputs; *which names that output. */
-static double worst_error(const xy_model *model, const io *x, const char **which)
-{
-  double worst = 0;
-  xy_tensor_info t;
-  *which = "-";
-  for (size_t i = 0; i < x->n_out; i++) {
-    xy_model_output(model, i, &t);
-    xy_compare_stats st;
-    xy_compare(x->ref[i], x->got[i], t.count, &st);
-    if (st.rel > worst || isnan(st.rel)) {
-      worst = st.rel;
-      *which = t.name;
-    }
-  }
-  return worst;
-}
 
 static int open_own_ctx(char *msg, size_t n)
 {
@@ -121,13 +44,7 @@ static int open_own_ctx(char *msg, size_t n)
   return rc;
 }
 
-typedef struct knobs {
-  int lanes, rows, wg;
-} knobs;
-
-static const knobs KNOBS[] = {{0, 0, 0}, {1, 1, 1}, {4, 2, 64}, {16, 4, 4}, {8, 8, 3}, {2, 3, 128}};
-
-/* Every target, both schedules and every knob set against the interpreter. */
+/* Every target, both schedules and the first n_knobs knob sets against the interpreter. */
 static void check_model(ir_module *m, const char *what, double lo, double hi, bool extreme,
                         size_t n_knobs)
 {
@@ -136,32 +53,7 @@ static void check_model(ir_module *m, const char *what, double lo, double hi, bo
     ir_module_free(m);
     return;
   }
-  xy_model model = {m};
-  io x;
-  memset(&x, 0, sizeof x);
-  io_make(&model, 1234, lo, hi, extreme, &x);
-  char msg[8192], forms[256];
-  const char *only = getenv("XYLEM_LAYER_TARGETS"); /* "opencl" or "c"; unset: both */
-  for (int t = 0; t < 2; t++)
-    for (size_t k = 0; k < n_knobs; k++)
-      for (int portable = 0; portable < 2; portable++) {
-        if (only && strcmp(only, t ? "c" : "opencl") != 0)
-          continue;
-        harness_case c = {.target = t ? XY_TARGET_C : XY_TARGET_OPENCL, .lanes = KNOBS[k].lanes,
-                          .rows = KNOBS[k].rows, .wg = KNOBS[k].wg, .portable = portable};
-        if (harness_execute(&c, &model, x.fin, x.got, forms, sizeof forms, msg, sizeof msg))
-          fail_msg("%s: %s", what, msg);
-        const char *which;
-        double worst = worst_error(&model, &x, &which);
-        if (!(worst <= TOL))
-          fail_msg("%s (%s, %s, lanes=%d rows=%d wg=%d): output %s has relative error %.3g "
-                   "above %g", what, t ? "C" : "OpenCL", portable ? "portable" : "detected",
-                   c.lanes, c.rows, c.wg, which, worst, TOL);
-        if (k == 0 && !portable)
-          print_message("  %-6s %-44s worst rel err %.3g\n", t ? "C" : "OpenCL", what, worst);
-      }
-  io_free(&x);
-  ir_module_free(m);
+  op_check_module(m, what, 1234, lo, hi, extreme, n_knobs, TOL);
 }
 
 static ir_module *module(const char *name)
@@ -223,7 +115,7 @@ static void linear_cases(void **state)
   int x = irb_input(m, "xr", 4, xd), w = irb_input(m, "wr", 4, wd), b = irb_input(m, "br", 1, bd);
   ir_op_attrs a = {.linear = {1, 2, 16, IR_W_GFSC, 1.0}};
   irb_op(m, IR_OP_LINEAR, "lin_rank4", x, w, b, &a);
-  check_model(m, "linear, 14 cases", -1, 1, false, sizeof KNOBS / sizeof KNOBS[0]);
+  check_model(m, "linear, 14 cases", -1, 1, false, OP_N_KNOBS);
 }
 
 /* ------------------------------------------------------------------ elementwise */
@@ -370,7 +262,7 @@ static bool bench_on(void)
  * "lanes,rows,wg") and times each step: the best of `runs` after warm-ups, from profiling
  * events on OpenCL and wall time on C. Prints one line per step; returns the relative
  * error of the outputs. best[] receives each step's time (at most 16 steps). */
-static double time_steps(const xy_model *model, io *xio, xy_target target, int runs,
+static double time_steps(const xy_model *model, op_io *xio, xy_target target, int runs,
                          double *best, int *n_steps)
 {
   xy_compile_options co;
@@ -435,10 +327,10 @@ static double time_steps(const xy_model *model, io *xio, xy_target target, int r
   }
   xy_program_free(prog);
   const char *which;
-  return worst_error(model, xio, &which);
+  return op_io_worst(model, xio, &which);
 }
 
-static void bench_targets(const xy_model *model, io *xio, int runs, double *gemm_ms)
+static void bench_targets(const xy_model *model, op_io *xio, int runs, double *gemm_ms)
 {
   const char *only = getenv("XYLEM_LAYER_TARGETS");
   for (int t = 0; t < 2; t++) {
@@ -471,13 +363,13 @@ static void bench_linear(void **state)
     ir_op_attrs a = {.linear = {1, 1, outs[o], IR_W_GFSC, 1.0}};
     irb_op(m, IR_OP_LINEAR, "lin", x, w, b, &a);
     xy_model model = {m};
-    io xio;
+    op_io xio;
     memset(&xio, 0, sizeof xio);
-    io_make(&model, 5, -1, 1, false, &xio);
+    op_io_make(&model, 5, -1, 1, false, &xio);
     print_message("  linear 8192 x 192 -> %lld:\n", (long long)outs[o]);
     double gemm_ms[2] = {0, 0};
     bench_targets(&model, &xio, 20, gemm_ms);
-    io_free(&xio);
+    op_io_free(&xio);
     ir_module_free(m);
   }
 }
@@ -511,12 +403,12 @@ static void bench_layer_ops(void **state)
   ir_op_attrs te = {.trans_exp = {1.0, 16}};
   irb_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout, &te);
   xy_model model = {m};
-  io xio;
+  op_io xio;
   memset(&xio, 0, sizeof xio);
-  io_make(&model, 6, -0.5, 0.5, false, &xio);
+  op_io_make(&model, 6, -0.5, 0.5, false, &xio);
   print_message("  layer ops at batch 32, 16 x 16, dim 192 (transition_exp: 32 x 256 x 4 heads, JT=4):\n");
   bench_targets(&model, &xio, 10, NULL);
-  io_free(&xio);
+  op_io_free(&xio);
   ir_module_free(m);
 }
 

@@ -18,6 +18,12 @@ int irb_input(ir_module *m, const char *name, int rank, const int64_t *d)
 int irb_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
            const ir_op_attrs *attr)
 {
+  return irb_graph_op(m, -1, code, name, a, b, c, attr);
+}
+
+int irb_graph_op(ir_module *m, int graph, ir_opcode code, const char *name, int a, int b, int c,
+                 const ir_op_attrs *attr)
+{
   int oi = ir_add_op(m, code, name);
   assert_true(oi >= 0);
   ir_op *op = &m->ops[oi];
@@ -25,6 +31,7 @@ int irb_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
   op->in[1] = b;
   op->in[2] = c;
   op->attr = *attr;
+  op->graph = graph;
   char out[128];
   snprintf(out, sizeof out, "%s_y", name);
   ir_shape none = ir_shape_make(0, NULL);

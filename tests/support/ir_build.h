@@ -13,4 +13,8 @@ int irb_input(ir_module *m, const char *name, int rank, const int64_t *d);
 int irb_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
            const ir_op_attrs *attr);
 
+/* irb_op on module graph `graph` (set before the shapes are inferred: graph ops read it). */
+int irb_graph_op(ir_module *m, int graph, ir_opcode code, const char *name, int a, int b, int c,
+                 const ir_op_attrs *attr);
+
 #endif /* XY_TEST_IR_BUILD_H */
