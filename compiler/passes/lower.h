@@ -20,6 +20,9 @@ int lower_plstm_chunkwise(lower_ctx *lc, const ir_op *op);
 int lower_plstm_recurrent(lower_ctx *lc, const ir_op *op);
 int lower_plstm_dag(lower_ctx *lc, const ir_op *op);
 int lower_plstm_dag_dense(lower_ctx *lc, const ir_op *op);
+/* The most nodes and the most edges of any one graph of a DAG file, and the graph with the
+ * most edges (the first such). */
+void dag_largest(const ir_dag *dag, int64_t *nodes, int64_t *edges, int64_t *edge_graph);
 /* The dense DAG form's work-groups and the floats of each one's scratch slot; an error when
  * the largest graph's matrices are too big. */
 int dense_scratch_plan(const xy_compile_options *opt, const ir_graph *g, int64_t batch,
@@ -36,6 +39,15 @@ void jend(kir_builder *b, int64_t n);
 
 /* A temporary buffer of count floats (count checked against 32-bit indexing). */
 int lower_temp(lower_ctx *lc, const char *name, int64_t count);
+
+/* A constant int buffer "<op>_<what>" holding data[0..n) (one entry when n is 0, so that
+ * it can be bound; data must then have room for one); -1 with the error set when memory
+ * runs out. The buffer keeps a copy of data. */
+int lower_const_ints(lower_ctx *lc, const ir_op *op, const char *what, const int32_t *data,
+                     int64_t n);
+
+/* v[0..n) narrowed to int32 in a new array of n + 1 entries; NULL when memory runs out. */
+int32_t *lower_to_i32(const int64_t *v, int64_t n);
 
 /* Name "<op>_<what>" for kernels and temporaries, made a C identifier. */
 const char *lower_name(lower_ctx *lc, const ir_op *op, const char *what);

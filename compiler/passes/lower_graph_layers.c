@@ -28,18 +28,6 @@ static int want_lanes(const lower_ctx *lc)
 }
 
 
-/* A constant int table of n >= 0 entries (one entry when empty, so that it can be bound);
- * -1 with the error set when memory runs out. */
-static int const_table(lower_ctx *lc, const ir_op *op, const char *what, const int32_t *data,
-                       int64_t n)
-{
-  int id = kir_add_buffer(lc->k, lower_name(lc, op, what), KT_INT, n > 0 ? n : 1,
-                          KIR_BUF_CONST, -1, data);
-  if (id < 0)
-    xy_fail(lc->err, XY_E_NOMEM, "out of memory");
-  return id;
-}
-
 /* An int32 array of n entries (at least one); NULL when memory runs out. */
 static int32_t *new_i32(int64_t n)
 {
@@ -67,7 +55,7 @@ static int lower_gather(lower_ctx *lc, const ir_op *op)
     rc = ir_gather_index(d, &op->attr.gather, row, col, lc->err);
   for (int64_t k = 0; !rc && k < g.K; k++)
     off[k] = (int32_t)(row[k] * g.C + col[k] * g.F);
-  int toff = rc ? -1 : const_table(lc, op, "off", off, g.K);
+  int toff = rc ? -1 : lower_const_ints(lc, op, "off", off, g.K);
   free(row);
   free(col);
   free(off);
@@ -186,7 +174,7 @@ static int lower_pnorm_slots(lower_ctx *lc, const ir_op *op, const ir_dag *d)
   ir_dag_in_degrees(d, deg);
   for (int64_t v = 0; v < N; v++)
     deg32[v] = (int32_t)deg[v];
-  int tdeg = const_table(lc, op, "indeg", deg32, N);
+  int tdeg = lower_const_ints(lc, op, "indeg", deg32, N);
   free(deg);
   free(deg32);
   if (tdeg < 0)
@@ -254,8 +242,8 @@ static int lower_pnorm_arcs(lower_ctx *lc, const ir_op *op, const ir_dag *d)
     int64_t e = d->arc_dst[a];
     arcs[start[e] + fill[e]++] = (int32_t)a;
   }
-  int tstart = const_table(lc, op, "arc_start", start, E + 1);
-  int tarcs = tstart < 0 ? -1 : const_table(lc, op, "arcs", arcs, A);
+  int tstart = lower_const_ints(lc, op, "arc_start", start, E + 1);
+  int tarcs = tstart < 0 ? -1 : lower_const_ints(lc, op, "arcs", arcs, A);
   free(start);
   free(arcs);
   free(fill);

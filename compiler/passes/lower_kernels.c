@@ -67,6 +67,25 @@ int lower_temp(lower_ctx *lc, const char *name, int64_t count)
   return id;
 }
 
+int lower_const_ints(lower_ctx *lc, const ir_op *op, const char *what, const int32_t *data,
+                     int64_t n)
+{
+  int id = kir_add_buffer(lc->k, lower_name(lc, op, what), KT_INT, n > 0 ? n : 1,
+                          KIR_BUF_CONST, -1, data);
+  if (id < 0)
+    xy_fail(lc->err, XY_E_NOMEM, "out of memory");
+  return id;
+}
+
+int32_t *lower_to_i32(const int64_t *v, int64_t n)
+{
+  int32_t *out = malloc(sizeof(int32_t) * (size_t)(n + 1));
+  if (out)
+    for (int64_t i = 0; i < n; i++)
+      out[i] = (int32_t)v[i];
+  return out;
+}
+
 int lower_in(lower_ctx *lc, const ir_op *op, int slot)
 {
   return op->in[slot] >= 0 ? lc->tensor_buffer[op->in[slot]] : -1;

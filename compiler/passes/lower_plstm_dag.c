@@ -105,26 +105,6 @@ static int build_tables(const ir_dag *dag, const int64_t *key, int64_t n_parts,
   return XY_OK;
 }
 
-static int32_t *to_i32(const int64_t *v, int64_t n)
-{
-  int32_t *out = malloc(sizeof(int32_t) * (size_t)(n + 1));
-  if (out)
-    for (int64_t i = 0; i < n; i++)
-      out[i] = (int32_t)v[i];
-  return out;
-}
-
-static int const_table(lower_ctx *lc, const ir_op *op, const char *what, const int32_t *data,
-                       int64_t n)
-{
-  if (n < 1)
-    n = 1; /* an empty table still needs a buffer to bind */
-  int id = kir_add_buffer(lc->k, lower_name(lc, op, what), KT_INT, n, KIR_BUF_CONST, -1, data);
-  if (id < 0)
-    xy_fail(lc->err, XY_E_NOMEM, "out of memory");
-  return id;
-}
-
 /* Parameters every level kernel takes, in this order. */
 typedef struct dag_params {
   int q, k, v, S, T, M, D, out, Cst;
@@ -260,6 +240,21 @@ static void emit_level_item(kir_builder *b, const plstm_dims *d, const dag_param
   kb_end(b);
 }
 
+void dag_largest(const ir_dag *dag, int64_t *nodes, int64_t *edges, int64_t *edge_graph)
+{
+  *nodes = *edges = *edge_graph = 0;
+  for (int64_t g = 0; g < dag->n_graphs; g++) {
+    int64_t n = dag->node_start[g + 1] - dag->node_start[g];
+    int64_t e = dag->edge_start[g + 1] - dag->edge_start[g];
+    if (n > *nodes)
+      *nodes = n;
+    if (e > *edges) {
+      *edges = e;
+      *edge_graph = g;
+    }
+  }
+}
+
 /* Levels form: consecutive graphs whose edge states (over the batch) fit `budget` floats
  * make a part; returns the number of parts and fills part_graph [parts + 1] (first graph of
  * each part) and the largest part's edge count. */
@@ -378,10 +373,9 @@ int lower_plstm_dag(lower_ctx *lc, const ir_op *op)
 
   /* Graph and recurrent forms: a fixed number of groups, each with room for the largest
    * graph's states, local when it fits. */
-  int64_t max_graph_edges = 1;
-  for (int64_t gi = 0; gi < dag->n_graphs; gi++)
-    if (dag->edge_start[gi + 1] - dag->edge_start[gi] > max_graph_edges)
-      max_graph_edges = dag->edge_start[gi + 1] - dag->edge_start[gi];
+  int64_t max_graph_nodes, max_graph_edges, biggest;
+  dag_largest(dag, &max_graph_nodes, &max_graph_edges, &biggest);
+  max_graph_edges = at_least_1(max_graph_edges);
   int64_t pairs = dag->n_graphs * d->B, groups = 1, state_floats;
   bool local_states = false;
   if (form == IR_FORM_LEVELS) {
@@ -399,12 +393,12 @@ int lower_plstm_dag(lower_ctx *lc, const ir_op *op)
       state_floats *= groups;
   }
 
-  int32_t *in_start = to_i32(prep->in_start, dag->n_nodes + 1);
-  int32_t *in_edges = to_i32(prep->in_edges, dag->n_edges);
-  int32_t *arc_start = to_i32(prep->arc_in_start, dag->n_edges + 1);
-  int32_t *arcs = to_i32(prep->arcs_in, dag->n_arcs);
-  int32_t *arc_src = to_i32(dag->arc_src, dag->n_arcs);
-  int32_t *tail = to_i32(dag->tail, dag->n_edges);
+  int32_t *in_start = lower_to_i32(prep->in_start, dag->n_nodes + 1);
+  int32_t *in_edges = lower_to_i32(prep->in_edges, dag->n_edges);
+  int32_t *arc_start = lower_to_i32(prep->arc_in_start, dag->n_edges + 1);
+  int32_t *arcs = lower_to_i32(prep->arcs_in, dag->n_arcs);
+  int32_t *arc_src = lower_to_i32(dag->arc_src, dag->n_arcs);
+  int32_t *tail = lower_to_i32(dag->tail, dag->n_edges);
   int bufs[21];
   int n_bufs = 0;
   if (!in_start || !in_edges || !arc_start || !arcs || !arc_src || !tail) {
@@ -416,18 +410,18 @@ int lower_plstm_dag(lower_ctx *lc, const ir_op *op)
   bufs[n_bufs++] = lower_out(lc, op, 0);
   if (!local_states)
     bufs[n_bufs++] = lower_temp(lc, lower_name(lc, op, "C_edge"), state_floats);
-  bufs[n_bufs++] = const_table(lc, op, "order", t.order, dag->n_nodes);
-  bufs[n_bufs++] = const_table(lc, op, "eorder", t.eorder, dag->n_edges);
-  bufs[n_bufs++] = const_table(lc, op, "lstart", t.lstart, t.n_lstart);
-  bufs[n_bufs++] = const_table(lc, op, "estart", t.estart, t.n_lstart);
-  bufs[n_bufs++] = const_table(lc, op, "in_start", in_start, dag->n_nodes + 1);
-  bufs[n_bufs++] = const_table(lc, op, "in_edges", in_edges, dag->n_edges);
-  bufs[n_bufs++] = const_table(lc, op, "arc_start", arc_start, dag->n_edges + 1);
-  bufs[n_bufs++] = const_table(lc, op, "arcs", arcs, dag->n_arcs);
-  bufs[n_bufs++] = const_table(lc, op, "arc_src", arc_src, dag->n_arcs);
-  bufs[n_bufs++] = const_table(lc, op, "tail", tail, dag->n_edges);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "order", t.order, dag->n_nodes);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "eorder", t.eorder, dag->n_edges);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "lstart", t.lstart, t.n_lstart);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "estart", t.estart, t.n_lstart);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "in_start", in_start, dag->n_nodes + 1);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "in_edges", in_edges, dag->n_edges);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "arc_start", arc_start, dag->n_edges + 1);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "arcs", arcs, dag->n_arcs);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "arc_src", arc_src, dag->n_arcs);
+  bufs[n_bufs++] = lower_const_ints(lc, op, "tail", tail, dag->n_edges);
   if (form != IR_FORM_LEVELS)
-    bufs[n_bufs++] = const_table(lc, op, "gbase", t.gbase, dag->n_graphs + 1);
+    bufs[n_bufs++] = lower_const_ints(lc, op, "gbase", t.gbase, dag->n_graphs + 1);
   for (int i = 0; i < n_bufs; i++)
     if (bufs[i] < 0) {
       rc = lc->err->code ? lc->err->code : XY_E_NOMEM;

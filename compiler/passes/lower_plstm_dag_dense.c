@@ -30,7 +30,6 @@ typedef struct dense_tables {
   int32_t *eorder, *epos;   /* the same for edges, by their tail's level */
   int32_t *nstart, *estart; /* [n_graphs + 1] */
   int32_t *squarings;       /* [n_graphs] K */
-  int64_t max_n, max_e;
 } dense_tables;
 
 static void free_dense_tables(dense_tables *t)
@@ -74,12 +73,6 @@ static bool build_dense_tables(const ir_dag *dag, const ir_dag_prep *prep, dense
       t->estart[g] = (int32_t)dag->edge_start[g];
     }
     for (int64_t g = 0; g < G; g++) {
-      int64_t n = dag->node_start[g + 1] - dag->node_start[g];
-      int64_t e = dag->edge_start[g + 1] - dag->edge_start[g];
-      if (n > t->max_n)
-        t->max_n = n;
-      if (e > t->max_e)
-        t->max_e = e;
       /* A path of a graph with l levels has at most l - 1 edges. */
       t->squarings[g] = ceil_log2(prep->graph_levels[g] - 1);
       for (int64_t v = dag->node_start[g]; v < dag->node_start[g + 1]; v++)
@@ -131,17 +124,8 @@ int dense_scratch_plan(const xy_compile_options *opt, const ir_graph *g, int64_t
                        int64_t *groups, int64_t *slot, xy_error *err, const char *op)
 {
   const ir_dag *dag = &g->dag;
-  int64_t max_n = 0, max_e = 0, big = 0;
-  for (int64_t i = 0; i < dag->n_graphs; i++) {
-    int64_t n = dag->node_start[i + 1] - dag->node_start[i];
-    int64_t e = dag->edge_start[i + 1] - dag->edge_start[i];
-    if (n > max_n)
-      max_n = n;
-    if (e > max_e) {
-      max_e = e;
-      big = i;
-    }
-  }
+  int64_t max_n, max_e, big;
+  dag_largest(dag, &max_n, &max_e, &big);
   if (!slot_floats(max_n, max_e, slot) || *slot > KIR_MAX_ELEMENTS / 4)
     return xy_fail(err, XY_E_DEVICE, "'%s': the dense form does not fit graph %lld (%lld "
                    "edges): its matrices need more than 2^29 floats; use --form graph or levels",
@@ -157,16 +141,6 @@ int dense_scratch_plan(const xy_compile_options *opt, const ir_graph *g, int64_t
     want = fit;
   *groups = want > 0 ? want : 1;
   return XY_OK;
-}
-
-static int const_ints(lower_ctx *lc, const ir_op *op, const char *what, const int32_t *data,
-                      int64_t n)
-{
-  int id = kir_add_buffer(lc->k, lower_name(lc, op, what), KT_INT, n > 0 ? n : 1,
-                          KIR_BUF_CONST, -1, data);
-  if (id < 0)
-    xy_fail(lc->err, XY_E_NOMEM, "out of memory");
-  return id;
 }
 
 enum {
@@ -338,30 +312,26 @@ int lower_plstm_dag_dense(lower_ctx *lc, const ir_op *op)
   int64_t lens[6] = {dag->n_nodes + 1, dag->n_edges, dag->n_edges + 1, dag->n_arcs,
                      dag->n_arcs, dag->n_edges};
   int bufs[P_COUNT];
-  for (int s = 0; s < 6; s++) {
-    tabs[s] = malloc(sizeof(int32_t) * (size_t)(lens[s] + 1));
-    if (!tabs[s]) {
+  for (int s = 0; s < 6; s++)
+    if (!(tabs[s] = lower_to_i32(src64[s], lens[s]))) {
       rc = xy_fail(lc->err, XY_E_NOMEM, "out of memory");
       goto done;
     }
-    for (int64_t i = 0; i < lens[s]; i++)
-      tabs[s][i] = (int32_t)src64[s][i];
-  }
   for (int s = 0; s < 7; s++)
     bufs[P_Q + s] = lower_in(lc, op, s);
   bufs[P_OUT] = lower_out(lc, op, 0);
   bufs[P_SCRATCH] = lower_temp(lc, lower_name(lc, op, "dense"), k.groups * k.slot);
-  bufs[P_NORDER] = const_ints(lc, op, "norder", t.norder, dag->n_nodes);
-  bufs[P_NPOS] = const_ints(lc, op, "npos", t.npos, dag->n_nodes);
-  bufs[P_EORDER] = const_ints(lc, op, "eorder", t.eorder, dag->n_edges);
-  bufs[P_EPOS] = const_ints(lc, op, "epos", t.epos, dag->n_edges);
-  bufs[P_NSTART] = const_ints(lc, op, "nstart", t.nstart, dag->n_graphs + 1);
-  bufs[P_ESTART] = const_ints(lc, op, "estart", t.estart, dag->n_graphs + 1);
-  bufs[P_SQUARINGS] = const_ints(lc, op, "squarings", t.squarings, dag->n_graphs);
+  bufs[P_NORDER] = lower_const_ints(lc, op, "norder", t.norder, dag->n_nodes);
+  bufs[P_NPOS] = lower_const_ints(lc, op, "npos", t.npos, dag->n_nodes);
+  bufs[P_EORDER] = lower_const_ints(lc, op, "eorder", t.eorder, dag->n_edges);
+  bufs[P_EPOS] = lower_const_ints(lc, op, "epos", t.epos, dag->n_edges);
+  bufs[P_NSTART] = lower_const_ints(lc, op, "nstart", t.nstart, dag->n_graphs + 1);
+  bufs[P_ESTART] = lower_const_ints(lc, op, "estart", t.estart, dag->n_graphs + 1);
+  bufs[P_SQUARINGS] = lower_const_ints(lc, op, "squarings", t.squarings, dag->n_graphs);
   static const char *const tab_names[6] = {"in_start", "in_edges", "arc_start", "arcs",
                                            "arc_src", "tail"};
   for (int s = 0; s < 6; s++)
-    bufs[P_IN_START + s] = const_ints(lc, op, tab_names[s], tabs[s], lens[s]);
+    bufs[P_IN_START + s] = lower_const_ints(lc, op, tab_names[s], tabs[s], lens[s]);
   for (int s = 0; s < P_COUNT; s++)
     if (bufs[s] < 0) {
       rc = lc->err->code ? lc->err->code : XY_E_NOMEM;

@@ -142,13 +142,8 @@ static int schedule_dag(const pass_state *ps, ir_op *op, const plstm_dims *d, ir
     if (rc)
       return rc;
     /* Work-items split the (edge, node) and (edge, edge) entries of the largest graph. */
-    int64_t n = 0, e = 0;
-    for (int64_t i = 0; i < g->dag.n_graphs; i++) {
-      int64_t gn = g->dag.node_start[i + 1] - g->dag.node_start[i];
-      int64_t ge = g->dag.edge_start[i + 1] - g->dag.edge_start[i];
-      n = gn > n ? gn : n;
-      e = ge > e ? ge : e;
-    }
+    int64_t n, e, big;
+    dag_largest(&g->dag, &n, &e, &big);
     s->wg = cap_wg(opt, e * (e > n ? e : n));
     return XY_OK;
   }
