@@ -17,4 +17,22 @@ int irb_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c,
 int irb_graph_op(ir_module *m, int graph, ir_opcode code, const char *name, int a, int b, int c,
                  const ir_op_attrs *attr);
 
+/* An op on up to three inputs (-1: an empty slot), its output not yet given; returns the
+ * op's index. */
+int irb_new_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c);
+
+/* Gives op oi the output tensor `out` (*t) and infers its shape: the rule's return code. */
+int irb_finish_op(ir_module *m, int oi, const char *out, int *t, xy_error *err);
+
+/* irb_finish_op that must succeed; the output becomes a model output. Returns it. */
+int irb_finish_ok(ir_module *m, int oi, const char *out);
+
+/* The shape rule of op oi must fail with code and a message holding frag1 (and frag2 when
+ * not NULL). */
+void irb_expect_error(ir_module *m, int oi, const char *out, int code, const char *frag1,
+                      const char *frag2);
+
+/* Tensor t has the given shape. */
+void irb_expect_shape(const ir_module *m, int t, int rank, const int64_t *d);
+
 #endif /* XY_TEST_IR_BUILD_H */

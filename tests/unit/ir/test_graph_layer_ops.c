@@ -12,6 +12,7 @@
 
 #include "graph_layer_ops.h"
 #include "interp.h"
+#include "ir_build.h"
 
 /* ------------------------------------------------------------------ the DAG */
 
@@ -55,64 +56,12 @@ static ir_module *dag_module(bool slots)
   return m;
 }
 
-static int input(ir_module *m, const char *name, int rank, const int64_t *d)
+/* An op on the module's DAG (graph 0), its output not yet given. */
+static int dag_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c)
 {
-  ir_shape s = ir_shape_make(rank, d);
-  int t = ir_add_tensor(m, name, &s, XY_F32, IR_INPUT);
-  assert_true(t >= 0 && ir_mark_input(m, t));
-  return t;
-}
-
-static int new_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c)
-{
-  int oi = ir_add_op(m, code, name);
-  assert_true(oi >= 0);
-  m->ops[oi].in[0] = a;
-  m->ops[oi].in[1] = b;
-  m->ops[oi].in[2] = c;
+  int oi = irb_new_op(m, code, name, a, b, c);
   m->ops[oi].graph = 0;
   return oi;
-}
-
-static int finish_op(ir_module *m, int oi, const char *out, int *t, xy_error *err)
-{
-  ir_shape none = ir_shape_make(0, NULL);
-  *t = ir_add_tensor(m, out, &none, XY_F32, IR_VALUE);
-  assert_true(*t >= 0);
-  m->tensors[*t].producer = oi;
-  m->ops[oi].out[0] = *t;
-  return ir_infer_shapes(m, &m->ops[oi], err);
-}
-
-static int finish_ok(ir_module *m, int oi, const char *out)
-{
-  xy_error err;
-  int t;
-  if (finish_op(m, oi, out, &t, &err))
-    fail_msg("unexpected shape error: %s", err.message);
-  assert_true(ir_mark_output(m, t));
-  return t;
-}
-
-/* The shape rule must fail with code and a message holding both fragments. */
-static void expect_error(ir_module *m, int oi, const char *out, int code, const char *frag1,
-                         const char *frag2)
-{
-  xy_error err;
-  int t;
-  int rc = finish_op(m, oi, out, &t, &err);
-  if (rc == XY_OK)
-    fail_msg("op '%s' was accepted", m->ops[oi].name);
-  if (rc != code)
-    fail_msg("code %d, expected %d: %s", rc, code, err.message);
-  if (!strstr(err.message, frag1) || (frag2 && !strstr(err.message, frag2)))
-    fail_msg("message '%s' lacks '%s' / '%s'", err.message, frag1, frag2 ? frag2 : "");
-}
-
-static void expect_shape(const ir_module *m, int t, int rank, const int64_t *d)
-{
-  ir_shape want = ir_shape_make(rank, d);
-  assert_true(ir_shape_equal(&m->tensors[t].shape, &want));
 }
 
 /* Every input set to x[i] = base + i / 8 (distinct and exact), then the interpreter. */
@@ -150,44 +99,44 @@ static void gather_shapes_and_errors(void **state)
   ir_module *m = dag_module(true);
   int64_t xn[] = {2, 5, 6}, xe[] = {2, 5, 3}, xs[] = {2, 5, 2 * 3 * 2}, xt[] = {2, 5, 2 * 9};
   int64_t bad_rows[] = {2, 4, 6}, rank2[] = {5, 6}, bad_c[] = {2, 5, 7};
-  int n = input(m, "n", 3, xn), e = input(m, "e", 3, xe), s = input(m, "s", 3, xs);
-  int t = input(m, "t", 3, xt), br = input(m, "br", 3, bad_rows), r2 = input(m, "r2", 2, rank2);
-  int bc = input(m, "bc", 3, bad_c);
-  int oi = new_op(m, IR_OP_GRAPH_GATHER, "tails", n, -1, -1);
+  int n = irb_input(m, "n", 3, xn), e = irb_input(m, "e", 3, xe), s = irb_input(m, "s", 3, xs);
+  int t = irb_input(m, "t", 3, xt), br = irb_input(m, "br", 3, bad_rows), r2 = irb_input(m, "r2", 2, rank2);
+  int bc = irb_input(m, "bc", 3, bad_c);
+  int oi = dag_op(m, IR_OP_GRAPH_GATHER, "tails", n, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_EDGE_TAIL, 1, 1};
-  expect_shape(m, finish_ok(m, oi, "tails_y"), 3, (int64_t[]){2, 5, 6});
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "arc_dst", e, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "tails_y"), 3, (int64_t[]){2, 5, 6});
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "arc_dst", e, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_ARC_DST, 1, 1};
-  expect_shape(m, finish_ok(m, oi, "arc_dst_y"), 3, (int64_t[]){2, 2, 3});
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "arc_dst_y"), 3, (int64_t[]){2, 2, 3});
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_SOURCE_SLOT, 2, 3};
-  expect_shape(m, finish_ok(m, oi, "src_y"), 3, (int64_t[]){2, 5, 4});
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "trans", t, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "src_y"), 3, (int64_t[]){2, 5, 4});
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "trans", t, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_TRANSITION_SLOTS, 2, 3};
-  expect_shape(m, finish_ok(m, oi, "trans_y"), 3, (int64_t[]){2, 2, 2});
+  irb_expect_shape(m, irb_finish_ok(m, oi, "trans_y"), 3, (int64_t[]){2, 2, 2});
 
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "rows", br, -1, -1);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "rows", br, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_EDGE_HEAD, 1, 1};
-  expect_error(m, oi, "e1", XY_E_SHAPE, "graph_gather 'rows'", "one row per node of the graph (5)");
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "edges", n, -1, -1); /* arc_src reads edge rows: 5 too */
+  irb_expect_error(m, oi, "e1", XY_E_SHAPE, "graph_gather 'rows'", "one row per node of the graph (5)");
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "edges", n, -1, -1); /* arc_src reads edge rows: 5 too */
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_ARC_SRC, 1, 1};
-  expect_shape(m, finish_ok(m, oi, "edges_y"), 3, (int64_t[]){2, 2, 6});
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "rank", r2, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "edges_y"), 3, (int64_t[]){2, 2, 6});
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "rank", r2, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_EDGE_TAIL, 1, 1};
-  expect_error(m, oi, "e2", XY_E_SHAPE, "must have rank 3", NULL);
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "width", bc, -1, -1);
+  irb_expect_error(m, oi, "e2", XY_E_SHAPE, "must have rank 3", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "width", bc, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_MARK_SLOT, 2, 3};
-  expect_error(m, oi, "e3", XY_E_SHAPE, "last axis 7 is not heads 2 x 3 slots", NULL);
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "few_slots", s, -1, -1);
+  irb_expect_error(m, oi, "e3", XY_E_SHAPE, "last axis 7 is not heads 2 x 3 slots", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "few_slots", s, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_SOURCE_SLOT, 2, 2}; /* in_slot 2 */
-  expect_error(m, oi, "e4", XY_E_GRAPH, "edge 4 has slot 2, outside the 2 slots", NULL);
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "unknown", n, -1, -1);
+  irb_expect_error(m, oi, "e4", XY_E_GRAPH, "edge 4 has slot 2, outside the 2 slots", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "unknown", n, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_COUNT, 1, 1};
-  expect_error(m, oi, "e5", XY_E_SPEC, "unknown map", NULL);
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "nograph", n, -1, -1);
+  irb_expect_error(m, oi, "e5", XY_E_SPEC, "unknown map", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "nograph", n, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_EDGE_TAIL, 1, 1};
   m->ops[oi].graph = -1;
-  expect_error(m, oi, "e6", XY_E_SPEC, "no graph", NULL);
+  irb_expect_error(m, oi, "e6", XY_E_SPEC, "no graph", NULL);
 
   char *text;
   xy_buf b;
@@ -201,10 +150,10 @@ static void gather_shapes_and_errors(void **state)
   ir_module_free(m);
 
   m = dag_module(false); /* no slots: the slot maps cannot be read */
-  s = input(m, "s", 3, xs);
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
+  s = irb_input(m, "s", 3, xs);
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_SOURCE_SLOT, 2, 3};
-  expect_error(m, oi, "e7", XY_E_GRAPH, "no edge slots", NULL);
+  irb_expect_error(m, oi, "e7", XY_E_GRAPH, "no edge slots", NULL);
   ir_module_free(m);
 }
 
@@ -213,32 +162,32 @@ static void concat_and_pnorm_shapes(void **state)
   (void)state;
   ir_module *m = dag_module(true);
   int64_t a[] = {2, 5, 3}, b[] = {2, 5, 4}, c[] = {2, 4, 4}, t[] = {2, 5, 18}, arcs[] = {2, 2, 3};
-  int xa = input(m, "a", 3, a), xb = input(m, "b", 3, b), xc = input(m, "c", 3, c);
-  int xt = input(m, "t", 3, t), xr = input(m, "r", 3, arcs);
-  int oi = new_op(m, IR_OP_CONCAT, "ab", xa, xb, -1);
-  expect_shape(m, finish_ok(m, oi, "ab_y"), 3, (int64_t[]){2, 5, 7});
-  oi = new_op(m, IR_OP_CONCAT, "aba", xa, xb, xa);
-  expect_shape(m, finish_ok(m, oi, "aba_y"), 3, (int64_t[]){2, 5, 10});
-  oi = new_op(m, IR_OP_CONCAT, "ac", xa, xc, -1);
-  expect_error(m, oi, "e1", XY_E_SHAPE, "b [2,4,4] and a [2,5,3] differ", NULL);
-  oi = new_op(m, IR_OP_CONCAT, "alone", xa, -1, -1);
-  expect_error(m, oi, "e2", XY_E_SPEC, "input b is missing", NULL);
+  int xa = irb_input(m, "a", 3, a), xb = irb_input(m, "b", 3, b), xc = irb_input(m, "c", 3, c);
+  int xt = irb_input(m, "t", 3, t), xr = irb_input(m, "r", 3, arcs);
+  int oi = dag_op(m, IR_OP_CONCAT, "ab", xa, xb, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "ab_y"), 3, (int64_t[]){2, 5, 7});
+  oi = dag_op(m, IR_OP_CONCAT, "aba", xa, xb, xa);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "aba_y"), 3, (int64_t[]){2, 5, 10});
+  oi = dag_op(m, IR_OP_CONCAT, "ac", xa, xc, -1);
+  irb_expect_error(m, oi, "e1", XY_E_SHAPE, "b [2,4,4] and a [2,5,3] differ", NULL);
+  oi = dag_op(m, IR_OP_CONCAT, "alone", xa, -1, -1);
+  irb_expect_error(m, oi, "e2", XY_E_SPEC, "input b is missing", NULL);
 
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "slots", xt, -1, -1);
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "slots", xt, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){false, 2, 3, 0.5};
-  expect_shape(m, finish_ok(m, oi, "slots_y"), 3, t);
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "arcs", xr, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "slots_y"), 3, t);
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "arcs", xr, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){true, 0, 0, 0.5};
-  expect_shape(m, finish_ok(m, oi, "arcs_y"), 3, arcs);
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "wide", xt, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "arcs_y"), 3, arcs);
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "wide", xt, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){false, 2, 2, 0.5};
-  expect_error(m, oi, "e3", XY_E_SHAPE, "heads 2 x slots^2 4", NULL);
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "notarcs", xt, -1, -1);
+  irb_expect_error(m, oi, "e3", XY_E_SHAPE, "heads 2 x slots^2 4", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "notarcs", xt, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){true, 0, 0, 0.5};
-  expect_error(m, oi, "e4", XY_E_SHAPE, "one row per arc of the graph (2)", NULL);
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "alpha", xr, -1, -1);
+  irb_expect_error(m, oi, "e4", XY_E_SHAPE, "one row per arc of the graph (2)", NULL);
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "alpha", xr, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){true, 0, 0, 0.0};
-  expect_error(m, oi, "e5", XY_E_SPEC, "alpha must be finite and positive", NULL);
+  irb_expect_error(m, oi, "e5", XY_E_SPEC, "alpha must be finite and positive", NULL);
   xy_buf bf;
   xy_buf_init(&bf);
   ir_print(m, &bf);
@@ -258,26 +207,26 @@ static void gather_values(void **state)
   ir_module *m = dag_module(true);
   /* x[b, n, c] = 100 i + (index)/8 - 3 with i the input's position (see interpret) */
   int64_t xn[] = {2, 5, 2}, xe[] = {2, 5, 1}, xs[] = {2, 5, 2 * 3}, xt[] = {2, 5, 2 * 9};
-  int n = input(m, "n", 3, xn), e = input(m, "e", 3, xe), s = input(m, "s", 3, xs);
-  int t = input(m, "t", 3, xt);
+  int n = irb_input(m, "n", 3, xn), e = irb_input(m, "e", 3, xe), s = irb_input(m, "s", 3, xs);
+  int t = irb_input(m, "t", 3, xt);
   static const ir_gather_map maps[] = {IR_GATHER_EDGE_TAIL, IR_GATHER_EDGE_HEAD,
                                        IR_GATHER_ARC_SRC_TAIL, IR_GATHER_ARC_SRC,
                                        IR_GATHER_ARC_DST};
   int outs[8], k = 0;
   for (int i = 0; i < 5; i++) {
-    int oi = new_op(m, IR_OP_GRAPH_GATHER, ir_gather_map_name(maps[i]), i < 3 ? n : e, -1, -1);
+    int oi = dag_op(m, IR_OP_GRAPH_GATHER, ir_gather_map_name(maps[i]), i < 3 ? n : e, -1, -1);
     m->ops[oi].attr.gather = (ir_gather_attrs){maps[i], 1, 1};
-    outs[k++] = finish_ok(m, oi, ir_gather_map_name(maps[i]));
+    outs[k++] = irb_finish_ok(m, oi, ir_gather_map_name(maps[i]));
   }
-  int oi = new_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
+  int oi = dag_op(m, IR_OP_GRAPH_GATHER, "src", s, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_SOURCE_SLOT, 2, 3};
-  outs[k++] = finish_ok(m, oi, "src_y");
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "mark", s, -1, -1);
+  outs[k++] = irb_finish_ok(m, oi, "src_y");
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "mark", s, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_MARK_SLOT, 2, 3};
-  outs[k++] = finish_ok(m, oi, "mark_y");
-  oi = new_op(m, IR_OP_GRAPH_GATHER, "trans", t, -1, -1);
+  outs[k++] = irb_finish_ok(m, oi, "mark_y");
+  oi = dag_op(m, IR_OP_GRAPH_GATHER, "trans", t, -1, -1);
   m->ops[oi].attr.gather = (ir_gather_attrs){IR_GATHER_TRANSITION_SLOTS, 2, 3};
-  outs[k++] = finish_ok(m, oi, "trans_y");
+  outs[k++] = irb_finish_ok(m, oi, "trans_y");
   double **v = interpret(m);
   /* node rows: n[b, node, c] = (10 b + 2 node + c) / 8 - 3 */
 #define NV(b, node, c) (((double)((b) * 10 + (node) * 2 + (c))) / 8.0 - 3.0)
@@ -323,8 +272,8 @@ static void concat_values(void **state)
   (void)state;
   ir_module *m = dag_module(true);
   int64_t a[] = {2, 2}, b[] = {2, 1}, c[] = {2, 3};
-  int xa = input(m, "a", 2, a), xb = input(m, "b", 2, b), xc = input(m, "c", 2, c);
-  int y = finish_ok(m, new_op(m, IR_OP_CONCAT, "abc", xa, xb, xc), "abc_y");
+  int xa = irb_input(m, "a", 2, a), xb = irb_input(m, "b", 2, b), xc = irb_input(m, "c", 2, c);
+  int y = irb_finish_ok(m, dag_op(m, IR_OP_CONCAT, "abc", xa, xb, xc), "abc_y");
   double **v = interpret(m);
   /* row r: a[r, 0..1], b[r, 0], c[r, 0..2] */
   static const double want[] = {-3.0,    -2.875, 97.0,    197.0,   197.125, 197.25,
@@ -340,13 +289,13 @@ static void pnorm_values(void **state)
   ir_module *m = dag_module(true);
   int64_t xt[] = {1, 5, 4}, xa[] = {2, 2, 2};
   m->batch = 1;
-  int t = input(m, "t", 3, xt), r = input(m, "r", 3, xa);
-  int oi = new_op(m, IR_OP_GRAPH_PNORM, "slots", t, -1, -1);
+  int t = irb_input(m, "t", 3, xt), r = irb_input(m, "r", 3, xa);
+  int oi = dag_op(m, IR_OP_GRAPH_PNORM, "slots", t, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){false, 1, 2, 0.5};
-  int ys = finish_ok(m, oi, "slots_y");
-  oi = new_op(m, IR_OP_GRAPH_PNORM, "arcs", r, -1, -1);
+  int ys = irb_finish_ok(m, oi, "slots_y");
+  oi = dag_op(m, IR_OP_GRAPH_PNORM, "arcs", r, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){true, 0, 0, 0.5};
-  int ya = finish_ok(m, oi, "arcs_y");
+  int ya = irb_finish_ok(m, oi, "arcs_y");
   double **v = interpret(m);
   /* in-degrees 0 1 1 3 0: node n keeps rows i < indeg(n) of its 2 x 2 block */
   static const int indeg[] = {0, 1, 1, 3, 0};
@@ -387,10 +336,10 @@ static void pnorm_groups(void **state)
   d->arc_src = ids((int64_t[]){0, 1}, 2);
   d->arc_dst = ids((int64_t[]){2, 2}, 2);
   int64_t xa[] = {1, 2, 1};
-  int r = input(m, "r", 3, xa);
-  int oi = new_op(m, IR_OP_GRAPH_PNORM, "arcs", r, -1, -1);
+  int r = irb_input(m, "r", 3, xa);
+  int oi = dag_op(m, IR_OP_GRAPH_PNORM, "arcs", r, -1, -1);
   m->ops[oi].attr.pnorm = (ir_pnorm_attrs){true, 0, 0, 0.5};
-  int ya = finish_ok(m, oi, "arcs_y");
+  int ya = irb_finish_ok(m, oi, "arcs_y");
   double **v = interpret(m);
   /* x = -3, -2.875: both divided by 0.5 + 5.875 */
   assert_true(fabs(v[ya][0] - -3.0 / 6.375) < 1e-15);

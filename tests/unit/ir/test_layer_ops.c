@@ -11,67 +11,9 @@
 #include <cmocka.h>
 
 #include "interp.h"
+#include "ir_build.h"
 
 /* ------------------------------------------------------------------ building modules */
-
-static int input(ir_module *m, const char *name, int rank, const int64_t *d)
-{
-  ir_shape s = ir_shape_make(rank, d);
-  int t = ir_add_tensor(m, name, &s, XY_F32, IR_INPUT);
-  assert_true(t >= 0 && ir_mark_input(m, t));
-  return t;
-}
-
-static int new_op(ir_module *m, ir_opcode code, const char *name, int a, int b, int c)
-{
-  int oi = ir_add_op(m, code, name);
-  assert_true(oi >= 0);
-  m->ops[oi].in[0] = a;
-  m->ops[oi].in[1] = b;
-  m->ops[oi].in[2] = c;
-  return oi;
-}
-
-/* Gives op oi its output and infers its shape: the rule's return code. */
-static int finish_op(ir_module *m, int oi, const char *out, int *t, xy_error *err)
-{
-  ir_shape none = ir_shape_make(0, NULL);
-  *t = ir_add_tensor(m, out, &none, XY_F32, IR_VALUE);
-  assert_true(*t >= 0);
-  m->tensors[*t].producer = oi;
-  m->ops[oi].out[0] = *t;
-  return ir_infer_shapes(m, &m->ops[oi], err);
-}
-
-static int finish_ok(ir_module *m, int oi, const char *out)
-{
-  xy_error err;
-  int t;
-  if (finish_op(m, oi, out, &t, &err))
-    fail_msg("unexpected shape error: %s", err.message);
-  assert_true(ir_mark_output(m, t));
-  return t;
-}
-
-/* The shape rule must fail, with a message holding every given fragment. */
-static void expect_error(ir_module *m, int oi, int code, const char *frag1, const char *frag2)
-{
-  xy_error err;
-  int t;
-  int rc = finish_op(m, oi, "bad", &t, &err);
-  if (rc == XY_OK)
-    fail_msg("op '%s' was accepted", m->ops[oi].name);
-  if (rc != code)
-    fail_msg("code %d, expected %d: %s", rc, code, err.message);
-  if (!strstr(err.message, frag1) || (frag2 && !strstr(err.message, frag2)))
-    fail_msg("message '%s' lacks '%s' / '%s'", err.message, frag1, frag2 ? frag2 : "");
-}
-
-static void expect_shape(const ir_module *m, int t, int rank, const int64_t *d)
-{
-  ir_shape want = ir_shape_make(rank, d);
-  assert_true(ir_shape_equal(&m->tensors[t].shape, &want));
-}
 
 /* Deterministic values in [lo, hi). */
 static double uniform(unsigned *s, double lo, double hi)
@@ -123,50 +65,50 @@ static void linear_shapes_and_errors(void **state)
   (void)state;
   ir_module *m = ir_module_new("lin");
   int64_t xd[] = {2, 3, 8}, wd[] = {2, 3, 2, 4}, bd[] = {12}, w2d[] = {5, 7};
-  int x = input(m, "x", 3, xd), w = input(m, "w", 4, wd), b = input(m, "b", 1, bd);
-  int wbad = input(m, "wbad", 2, w2d);
+  int x = irb_input(m, "x", 3, xd), w = irb_input(m, "w", 4, wd), b = irb_input(m, "b", 1, bd);
+  int wbad = irb_input(m, "wbad", 2, w2d);
   ir_linear_attrs a = {.groups = 2, .subheads = 2, .features = 3, .order = IR_W_GFSC, .scale = 1};
-  int oi = new_op(m, IR_OP_LINEAR, "l0.query", x, w, b);
+  int oi = irb_new_op(m, IR_OP_LINEAR, "l0.query", x, w, b);
   m->ops[oi].attr.linear = a;
-  int y = finish_ok(m, oi, "y");
+  int y = irb_finish_ok(m, oi, "y");
   int64_t yd[] = {2, 3, 12};
-  expect_shape(m, y, 3, yd);
+  irb_expect_shape(m, y, 3, yd);
   char *text = dump(m);
   assert_non_null(text);
   assert_non_null(strstr(text, " groups=2 subheads=2 features=3 order=gfsc scale=1"));
   free(text);
 
-  oi = new_op(m, IR_OP_LINEAR, "bias_only", x, -1, b); /* x gives the leading dims */
+  oi = irb_new_op(m, IR_OP_LINEAR, "bias_only", x, -1, b); /* x gives the leading dims */
   m->ops[oi].attr.linear = a;
-  expect_shape(m, finish_ok(m, oi, "y2"), 3, yd);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y2"), 3, yd);
 
-  oi = new_op(m, IR_OP_LINEAR, "l0.none", x, -1, -1);
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.none", x, -1, -1);
   m->ops[oi].attr.linear = a;
-  expect_error(m, oi, XY_E_SPEC, "linear 'l0.none'", "needs a weight");
-  oi = new_op(m, IR_OP_LINEAR, "l0.wcount", x, wbad, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "linear 'l0.none'", "needs a weight");
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.wcount", x, wbad, -1);
   m->ops[oi].attr.linear = a;
-  expect_error(m, oi, XY_E_SHAPE, "linear 'l0.wcount': weight [5,7] has 35 elements", "= 48");
-  oi = new_op(m, IR_OP_LINEAR, "l0.sub", x, w, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "linear 'l0.wcount': weight [5,7] has 35 elements", "= 48");
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.sub", x, w, -1);
   m->ops[oi].attr.linear = a;
   m->ops[oi].attr.linear.subheads = 3;
-  expect_error(m, oi, XY_E_SHAPE, "not divisible by subheads 3", NULL);
-  oi = new_op(m, IR_OP_LINEAR, "l0.bias", x, -1, b);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "not divisible by subheads 3", NULL);
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.bias", x, -1, b);
   m->ops[oi].attr.linear = a;
   m->ops[oi].attr.linear.features = 4;
   m->ops[oi].attr.linear.groups = 1;
-  expect_error(m, oi, XY_E_SHAPE, "bias [12] has 12 elements, expected groups x subheads x features = 8", NULL);
-  oi = new_op(m, IR_OP_LINEAR, "l0.zero", x, w, b);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "bias [12] has 12 elements, expected groups x subheads x features = 8", NULL);
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.zero", x, w, b);
   m->ops[oi].attr.linear = a;
   m->ops[oi].attr.linear.groups = 0;
-  expect_error(m, oi, XY_E_SPEC, "must be at least 1", NULL);
-  oi = new_op(m, IR_OP_LINEAR, "l0.order", x, w, b);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "must be at least 1", NULL);
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.order", x, w, b);
   m->ops[oi].attr.linear = a;
   m->ops[oi].attr.linear.order = (ir_weight_order)7;
-  expect_error(m, oi, XY_E_SPEC, "unknown weight order", NULL);
-  oi = new_op(m, IR_OP_LINEAR, "l0.scale", x, w, b);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "unknown weight order", NULL);
+  oi = irb_new_op(m, IR_OP_LINEAR, "l0.scale", x, w, b);
   m->ops[oi].attr.linear = a;
   m->ops[oi].attr.linear.scale = NAN;
-  expect_error(m, oi, XY_E_SPEC, "scale must be finite", NULL);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "scale must be finite", NULL);
   ir_module_free(m);
 }
 
@@ -175,45 +117,45 @@ static void elementwise_and_norm_shapes(void **state)
   (void)state;
   ir_module *m = ir_module_new("ew");
   int64_t xd[] = {4, 6}, zd[] = {4, 5}, sd[] = {2, 3}, s2[] = {7};
-  int x = input(m, "x", 2, xd), z = input(m, "z", 2, zd), sc = input(m, "sc", 2, sd);
-  int sbad = input(m, "sbad", 1, s2);
-  int oi = new_op(m, IR_OP_ACTIVATION, "act", x, -1, -1);
+  int x = irb_input(m, "x", 2, xd), z = irb_input(m, "z", 2, zd), sc = irb_input(m, "sc", 2, sd);
+  int sbad = irb_input(m, "sbad", 1, s2);
+  int oi = irb_new_op(m, IR_OP_ACTIVATION, "act", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_SIGMOID_POW, 2.0};
-  expect_shape(m, finish_ok(m, oi, "y"), 2, xd);
-  oi = new_op(m, IR_OP_ACTIVATION, "act0", x, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y"), 2, xd);
+  oi = irb_new_op(m, IR_OP_ACTIVATION, "act0", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_TANH_SCALED, 0.0};
-  expect_error(m, oi, XY_E_SPEC, "activation 'act0'", "p != 0");
-  oi = new_op(m, IR_OP_ACTIVATION, "act_lr", x, -1, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "activation 'act0'", "p != 0");
+  oi = irb_new_op(m, IR_OP_ACTIVATION, "act_lr", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_SIGMOID_SCALED, 0.5};
-  finish_ok(m, oi, "y_lr");
-  oi = new_op(m, IR_OP_ACTIVATION, "act_silu", x, -1, -1);
+  irb_finish_ok(m, oi, "y_lr");
+  oi = irb_new_op(m, IR_OP_ACTIVATION, "act_silu", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_SILU, 0.0};
-  finish_ok(m, oi, "y_silu");
-  oi = new_op(m, IR_OP_ACTIVATION, "actk", x, -1, -1);
+  irb_finish_ok(m, oi, "y_silu");
+  oi = irb_new_op(m, IR_OP_ACTIVATION, "actk", x, -1, -1);
   m->ops[oi].attr.act = (ir_act_attrs){IR_ACT_COUNT, 1.0};
-  expect_error(m, oi, XY_E_SPEC, "unknown activation kind", NULL);
-  oi = new_op(m, IR_OP_BINARY, "bin", x, x, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "unknown activation kind", NULL);
+  oi = irb_new_op(m, IR_OP_BINARY, "bin", x, x, -1);
   m->ops[oi].attr.binary = IR_BIN_MUL;
-  expect_shape(m, finish_ok(m, oi, "y2"), 2, xd);
-  oi = new_op(m, IR_OP_BINARY, "binbad", x, z, -1);
-  expect_error(m, oi, XY_E_SHAPE, "binary 'binbad': a [4,6] and b [4,5]", NULL);
-  oi = new_op(m, IR_OP_BINARY, "binmiss", x, -1, -1);
-  expect_error(m, oi, XY_E_SPEC, "input b is missing", NULL);
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm", x, sc, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y2"), 2, xd);
+  oi = irb_new_op(m, IR_OP_BINARY, "binbad", x, z, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "binary 'binbad': a [4,6] and b [4,5]", NULL);
+  oi = irb_new_op(m, IR_OP_BINARY, "binmiss", x, -1, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "input b is missing", NULL);
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm", x, sc, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
-  expect_shape(m, finish_ok(m, oi, "y3"), 2, xd);
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", x, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y3"), 2, xd);
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", x, -1, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){3, 1e-12, true};
-  expect_shape(m, finish_ok(m, oi, "y_l2"), 2, xd);
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm4", x, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y_l2"), 2, xd);
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm4", x, -1, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){4, 1e-5, false};
-  expect_error(m, oi, XY_E_SHAPE, "rmsnorm_heads 'norm4'", "not divisible by heads 4");
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "normsc", x, sbad, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "rmsnorm_heads 'norm4'", "not divisible by heads 4");
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "normsc", x, sbad, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
-  expect_error(m, oi, XY_E_SHAPE, "scale [7] has 7 elements", NULL);
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "normeps", x, -1, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "scale [7] has 7 elements", NULL);
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "normeps", x, -1, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){2, -1, false};
-  expect_error(m, oi, XY_E_SPEC, "eps must be", NULL);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "eps must be", NULL);
   char *text = dump(m);
   assert_non_null(text);
   assert_non_null(strstr(text, " kind=sigmoid_pow p=2"));
@@ -231,60 +173,60 @@ static void conv_transpose_trans_shapes(void **state)
   (void)state;
   ir_module *m = ir_module_new("ct");
   int64_t x1[] = {2, 9, 5}, w1[] = {5, 1, 3}, x2[] = {2, 4, 6, 5}, w2[] = {5, 1, 3, 3}, bd[] = {5};
-  int xa = input(m, "xa", 3, x1), wa = input(m, "wa", 3, w1), xb = input(m, "xb", 4, x2);
-  int wb = input(m, "wb", 4, w2), b = input(m, "b", 1, bd);
-  int oi = new_op(m, IR_OP_CONV_CAUSAL, "conv1", xa, wa, b);
+  int xa = irb_input(m, "xa", 3, x1), wa = irb_input(m, "wa", 3, w1), xb = irb_input(m, "xb", 4, x2);
+  int wb = irb_input(m, "wb", 4, w2), b = irb_input(m, "b", 1, bd);
+  int oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "conv1", xa, wa, b);
   m->ops[oi].attr.conv.kernel = 3;
-  expect_shape(m, finish_ok(m, oi, "y1"), 3, x1);
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "conv2", xb, wb, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y1"), 3, x1);
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "conv2", xb, wb, -1);
   m->ops[oi].attr.conv.kernel = 3;
-  expect_shape(m, finish_ok(m, oi, "y2"), 4, x2);
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "convk", xb, wb, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y2"), 4, x2);
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "convk", xb, wb, -1);
   m->ops[oi].attr.conv.kernel = 4;
-  expect_error(m, oi, XY_E_SHAPE, "conv_causal 'convk': weight [5,1,3,3] must be [5,1,4,4]", NULL);
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "convw", xa, wb, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "conv_causal 'convk': weight [5,1,3,3] must be [5,1,4,4]", NULL);
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "convw", xa, wb, -1);
   m->ops[oi].attr.conv.kernel = 3;
-  expect_error(m, oi, XY_E_SHAPE, "must be [5,1,3]", NULL);
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "convr", b, wa, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "must be [5,1,3]", NULL);
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "convr", b, wa, -1);
   m->ops[oi].attr.conv.kernel = 3;
-  expect_error(m, oi, XY_E_SHAPE, "x must be [B,L,C]", NULL);
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "convb", xa, wa, xa);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "x must be [B,L,C]", NULL);
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "convb", xa, wa, xa);
   m->ops[oi].attr.conv.kernel = 3;
-  expect_error(m, oi, XY_E_SHAPE, "bias [2,9,5] must be [5]", NULL);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "bias [2,9,5] must be [5]", NULL);
 
   /* [2,4,6,5] viewed as [2,24,5], permuted to [5,2,24] */
-  oi = new_op(m, IR_OP_TRANSPOSE, "tr", xb, -1, -1);
+  oi = irb_new_op(m, IR_OP_TRANSPOSE, "tr", xb, -1, -1);
   int64_t view[] = {2, 24, 5}, yd[] = {5, 2, 24};
   m->ops[oi].attr.transpose.view = ir_shape_make(3, view);
   int perm[] = {2, 0, 1};
   memcpy(m->ops[oi].attr.transpose.perm, perm, sizeof perm);
-  expect_shape(m, finish_ok(m, oi, "y3"), 3, yd);
-  oi = new_op(m, IR_OP_TRANSPOSE, "trperm", xb, -1, -1);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y3"), 3, yd);
+  oi = irb_new_op(m, IR_OP_TRANSPOSE, "trperm", xb, -1, -1);
   m->ops[oi].attr.transpose.view = ir_shape_make(3, view);
   int dup[] = {2, 0, 2};
   memcpy(m->ops[oi].attr.transpose.perm, dup, sizeof dup);
-  expect_error(m, oi, XY_E_SPEC, "transpose 'trperm': perm is not a permutation", NULL);
-  oi = new_op(m, IR_OP_TRANSPOSE, "trview", xb, -1, -1);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "transpose 'trperm': perm is not a permutation", NULL);
+  oi = irb_new_op(m, IR_OP_TRANSPOSE, "trview", xb, -1, -1);
   int64_t v2[] = {2, 24, 4};
   m->ops[oi].attr.transpose.view = ir_shape_make(3, v2);
   memcpy(m->ops[oi].attr.transpose.perm, perm, sizeof perm);
-  expect_error(m, oi, XY_E_SHAPE, "view [2,24,4] has another element count than x [2,4,6,5]", NULL);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "view [2,24,4] has another element count than x [2,4,6,5]", NULL);
 
   int64_t ad[] = {3, 2, 4, 4}, ld[] = {3, 2, 4}, lbad[] = {3, 2, 3};
-  int ain = input(m, "ain", 4, ad), lam = input(m, "lam", 3, ld), aout = input(m, "aout", 4, ad);
-  int lb = input(m, "lb", 3, lbad);
-  oi = new_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout);
+  int ain = irb_input(m, "ain", 4, ad), lam = irb_input(m, "lam", 3, ld), aout = irb_input(m, "aout", 4, ad);
+  int lb = irb_input(m, "lb", 3, lbad);
+  oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){1.0, 16};
-  expect_shape(m, finish_ok(m, oi, "y4"), 4, ad);
-  oi = new_op(m, IR_OP_TRANSITION_EXP, "Tl", ain, lb, aout);
+  irb_expect_shape(m, irb_finish_ok(m, oi, "y4"), 4, ad);
+  oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "Tl", ain, lb, aout);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){1.0, 16};
-  expect_error(m, oi, XY_E_SHAPE, "transition_exp 'Tl': lam [3,2,3]", NULL);
-  oi = new_op(m, IR_OP_TRANSITION_EXP, "Ta", ain, lam, lam);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "transition_exp 'Tl': lam [3,2,3]", NULL);
+  oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "Ta", ain, lam, lam);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){1.0, 16};
-  expect_error(m, oi, XY_E_SHAPE, "a_out [3,2,4] must have a_in's shape", NULL);
-  oi = new_op(m, IR_OP_TRANSITION_EXP, "To", ain, lam, aout);
+  irb_expect_error(m, oi, "bad", XY_E_SHAPE, "a_out [3,2,4] must have a_in's shape", NULL);
+  oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "To", ain, lam, aout);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){1.0, 0};
-  expect_error(m, oi, XY_E_SPEC, "order", NULL);
+  irb_expect_error(m, oi, "bad", XY_E_SPEC, "order", NULL);
   char *text = dump(m);
   assert_non_null(text);
   assert_non_null(strstr(text, " kernel=3"));
@@ -304,13 +246,13 @@ static void linear_values(void **state)
     ir_module *m = ir_module_new("lin");
     int64_t G = 2, S = 3, F = 2, Cs = 4, C = S * Cs, P = 5;
     int64_t xd[] = {P, C}, wd[] = {G, F, S, Cs}, wd2[] = {G, S, F, Cs}, bd[] = {G * S * F};
-    int x = input(m, "x", 2, xd), w = input(m, "w", 4, order ? wd2 : wd), b = input(m, "b", 1, bd);
-    int oi = new_op(m, IR_OP_LINEAR, "lin", x, w, b);
+    int x = irb_input(m, "x", 2, xd), w = irb_input(m, "w", 4, order ? wd2 : wd), b = irb_input(m, "b", 1, bd);
+    int oi = irb_new_op(m, IR_OP_LINEAR, "lin", x, w, b);
     m->ops[oi].attr.linear = (ir_linear_attrs){G, S, F, order ? IR_W_GSFC : IR_W_GFSC, 0.5};
-    int y = finish_ok(m, oi, "y");
-    int oi2 = new_op(m, IR_OP_LINEAR, "bias_only", x, -1, b);
+    int y = irb_finish_ok(m, oi, "y");
+    int oi2 = irb_new_op(m, IR_OP_LINEAR, "bias_only", x, -1, b);
     m->ops[oi2].attr.linear = m->ops[oi].attr.linear;
-    int y2 = finish_ok(m, oi2, "y2");
+    int y2 = irb_finish_ok(m, oi2, "y2");
     double **v = interpret(m, 3u + (unsigned)order, -1, 1);
     for (int64_t p = 0; p < P; p++)
       for (int64_t g = 0; g < G; g++)
@@ -344,10 +286,10 @@ static void activation_values(void **state)
   for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
     ir_module *m = ir_module_new("act");
     int64_t d[] = {7};
-    int x = input(m, "x", 1, d);
-    int oi = new_op(m, IR_OP_ACTIVATION, "act", x, -1, -1);
+    int x = irb_input(m, "x", 1, d);
+    int oi = irb_new_op(m, IR_OP_ACTIVATION, "act", x, -1, -1);
     m->ops[oi].attr.act = (ir_act_attrs){kinds[k].kind, kinds[k].p};
-    int y = finish_ok(m, oi, "y");
+    int y = irb_finish_ok(m, oi, "y");
     double **v = interpret(m, 1, 0, 1);
     memcpy(v[x], xs, sizeof xs);
     xy_error err;
@@ -384,22 +326,22 @@ static void binary_and_norm_values(void **state)
   (void)state;
   ir_module *m = ir_module_new("bn");
   int64_t d[] = {3, 8}, sd[] = {2, 4};
-  int a = input(m, "a", 2, d), bb = input(m, "b", 2, d), sc = input(m, "sc", 2, sd);
+  int a = irb_input(m, "a", 2, d), bb = irb_input(m, "b", 2, d), sc = irb_input(m, "sc", 2, sd);
   int ys[3];
   for (int k = 0; k < 3; k++) {
-    int oi = new_op(m, IR_OP_BINARY, k == 0 ? "add" : k == 1 ? "sub" : "mul", a, bb, -1);
+    int oi = irb_new_op(m, IR_OP_BINARY, k == 0 ? "add" : k == 1 ? "sub" : "mul", a, bb, -1);
     m->ops[oi].attr.binary = (ir_binary_kind)k;
-    ys[k] = finish_ok(m, oi, k == 0 ? "y_add" : k == 1 ? "y_sub" : "y_mul");
+    ys[k] = irb_finish_ok(m, oi, k == 0 ? "y_add" : k == 1 ? "y_sub" : "y_mul");
   }
-  int oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm", a, sc, -1);
+  int oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm", a, sc, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-5, false};
-  int yn = finish_ok(m, oi, "y_norm");
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm1", a, -1, -1);
+  int yn = irb_finish_ok(m, oi, "y_norm");
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm1", a, -1, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){1, 0.0, false};
-  int y1 = finish_ok(m, oi, "y_norm1");
-  oi = new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", a, -1, -1);
+  int y1 = irb_finish_ok(m, oi, "y_norm1");
+  oi = irb_new_op(m, IR_OP_RMSNORM_HEADS, "norm_l2", a, -1, -1);
   m->ops[oi].attr.norm = (ir_norm_attrs){2, 1e-12, true};
-  int yl = finish_ok(m, oi, "y_l2");
+  int yl = irb_finish_ok(m, oi, "y_l2");
   double **v = interpret(m, 9, -2, 2);
   for (int i = 0; i < 24; i++) {
     assert_true(v[ys[0]][i] == v[a][i] + v[bb][i]);
@@ -432,14 +374,14 @@ static void conv_values(void **state)
   ir_module *m = ir_module_new("conv");
   int64_t x1[] = {2, 6, 3}, w1[] = {3, 1, 4}, x2[] = {1, 4, 5, 2}, w2[] = {2, 1, 3, 3};
   int64_t b1[] = {3};
-  int xa = input(m, "xa", 3, x1), wa = input(m, "wa", 3, w1), ba = input(m, "ba", 1, b1);
-  int xb = input(m, "xb", 4, x2), wb = input(m, "wb", 4, w2);
-  int oi = new_op(m, IR_OP_CONV_CAUSAL, "c1", xa, wa, ba);
+  int xa = irb_input(m, "xa", 3, x1), wa = irb_input(m, "wa", 3, w1), ba = irb_input(m, "ba", 1, b1);
+  int xb = irb_input(m, "xb", 4, x2), wb = irb_input(m, "wb", 4, w2);
+  int oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "c1", xa, wa, ba);
   m->ops[oi].attr.conv.kernel = 4;
-  int y1 = finish_ok(m, oi, "y1");
-  oi = new_op(m, IR_OP_CONV_CAUSAL, "c2", xb, wb, -1);
+  int y1 = irb_finish_ok(m, oi, "y1");
+  oi = irb_new_op(m, IR_OP_CONV_CAUSAL, "c2", xb, wb, -1);
   m->ops[oi].attr.conv.kernel = 3;
-  int y2 = finish_ok(m, oi, "y2");
+  int y2 = irb_finish_ok(m, oi, "y2");
   double **v = interpret(m, 5, -1, 1);
   for (int b = 0; b < 2; b++)
     for (int t = 0; t < 6; t++)
@@ -476,14 +418,14 @@ static void transpose_values(void **state)
   (void)state;
   ir_module *m = ir_module_new("tr");
   int64_t xd[] = {2, 3, 4, 5};
-  int x = input(m, "x", 4, xd);
+  int x = irb_input(m, "x", 4, xd);
   /* view [2, 12, 5] -> perm (2, 0, 1) -> [5, 2, 12] */
-  int oi = new_op(m, IR_OP_TRANSPOSE, "tr", x, -1, -1);
+  int oi = irb_new_op(m, IR_OP_TRANSPOSE, "tr", x, -1, -1);
   int64_t view[] = {2, 12, 5};
   int perm[] = {2, 0, 1};
   m->ops[oi].attr.transpose.view = ir_shape_make(3, view);
   memcpy(m->ops[oi].attr.transpose.perm, perm, sizeof perm);
-  int y = finish_ok(m, oi, "y");
+  int y = irb_finish_ok(m, oi, "y");
   double **v = interpret(m, 2, -1, 1);
   for (int a = 0; a < 5; a++)
     for (int b = 0; b < 2; b++)
@@ -517,16 +459,16 @@ static void transition_exp_values(void **state)
   (void)state;
   ir_module *m = ir_module_new("te");
   int64_t ad[] = {3, 2, 2}, ld[] = {3, 2};
-  int ain = input(m, "ain", 3, ad), lam = input(m, "lam", 2, ld), aout = input(m, "aout", 3, ad);
-  int oi = new_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout);
+  int ain = irb_input(m, "ain", 3, ad), lam = irb_input(m, "lam", 2, ld), aout = irb_input(m, "aout", 3, ad);
+  int oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "T", ain, lam, aout);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){1.5, 16};
-  int T = finish_ok(m, oi, "T_out");
+  int T = irb_finish_ok(m, oi, "T_out");
   /* a second op with order 3 against the plain sum I + K + K^2/2 of a 3x3 */
   int64_t a3[] = {1, 3, 3}, l3[] = {1, 3};
-  int b_in = input(m, "b_in", 3, a3), b_lam = input(m, "b_lam", 2, l3), b_out = input(m, "b_out", 3, a3);
-  oi = new_op(m, IR_OP_TRANSITION_EXP, "T3", b_in, b_lam, b_out);
+  int b_in = irb_input(m, "b_in", 3, a3), b_lam = irb_input(m, "b_lam", 2, l3), b_out = irb_input(m, "b_out", 3, a3);
+  oi = irb_new_op(m, IR_OP_TRANSITION_EXP, "T3", b_in, b_lam, b_out);
   m->ops[oi].attr.trans_exp = (ir_trans_exp_attrs){0.7, 3};
-  int T3 = finish_ok(m, oi, "T3_out");
+  int T3 = irb_finish_ok(m, oi, "T3_out");
   double **v = interpret(m, 11, -1.5, 1.5);
   for (int r = 0; r < 3; r++) {
     double Ui[4], Uo[4];
