@@ -142,3 +142,39 @@ int main(void)
   free_paths();
   return failed ? 1 : 0;
 }
+
+ir_module *load_module_ok(const char *path)
+{
+  xy_load_options opt;
+  xy_load_options_default(&opt);
+  ir_module *m = NULL;
+  xy_error err;
+  if (fe_load_spec(path, &opt, &m, &err))
+    fail_msg("loading %s failed:\n%s", path, err.message);
+  xy_error verr;
+  if (ir_verify(m, &verr))
+    fail_msg("%s", verr.message);
+  return m;
+}
+
+void expect_tensor(const ir_module *m, const char *name, ir_tensor_role role, int rank,
+                   const int64_t *d)
+{
+  int t = ir_find_tensor(m, name);
+  if (t < 0)
+    fail_msg("no tensor '%s'", name);
+  assert_int_equal(m->tensors[t].role, role);
+  ir_shape want = ir_shape_make(rank, d);
+  if (!ir_shape_equal(&m->tensors[t].shape, &want))
+    fail_msg("tensor '%s' does not have the expected shape", name);
+}
+
+const ir_op *find_op(const ir_module *m, const char *name)
+{
+  for (int i = 0; i < m->n_ops; i++)
+    if (strcmp(m->ops[i].name, name) == 0)
+      return &m->ops[i];
+  fail_msg("no op '%s'", name);
+  static const ir_op none; /* not reached: fail_msg ends the test */
+  return &none;
+}

@@ -34,6 +34,16 @@ void expect_spec_error(const char *path, const char *const *overrides, size_t n,
 void expect_dag_error(const char *path, const xy_limits *limits, int code,
                       const char *const *needles);
 
+/* Loads a spec that must load, and verifies its module. */
+ir_module *load_module_ok(const char *path);
+
+/* Tensor name exists with this role and shape. */
+void expect_tensor(const ir_module *m, const char *name, ir_tensor_role role, int rank,
+                   const int64_t *d);
+
+/* The op of this name (ends the test when there is none). */
+const ir_op *find_op(const ir_module *m, const char *name);
+
 #define NEEDLES(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 /* The groups, each in its own file; they return the number of failed tests. */

@@ -9,47 +9,12 @@
 #include "fe_test.h"
 #include "xylem.h"
 
-static ir_module *load_ok(const char *path)
-{
-  xy_load_options opt;
-  xy_load_options_default(&opt);
-  ir_module *m = NULL;
-  xy_error err;
-  if (fe_load_spec(path, &opt, &m, &err))
-    fail_msg("loading %s failed:\n%s", path, err.message);
-  xy_error verr;
-  if (ir_verify(m, &verr))
-    fail_msg("%s", verr.message);
-  return m;
-}
-
-static void expect_tensor(const ir_module *m, const char *name, int rank, const int64_t *d)
-{
-  int t = ir_find_tensor(m, name);
-  if (t < 0)
-    fail_msg("no tensor '%s'", name);
-  assert_int_equal(m->tensors[t].role, IR_WEIGHT);
-  ir_shape want = ir_shape_make(rank, d);
-  if (!ir_shape_equal(&m->tensors[t].shape, &want))
-    fail_msg("tensor '%s' does not have the expected shape", name);
-}
-
 static int count_weights(const ir_module *m, const char *prefix)
 {
   int n = 0;
   for (int t = 0; t < m->n_tensors; t++)
     n += m->tensors[t].role == IR_WEIGHT && strncmp(m->tensors[t].name, prefix, strlen(prefix)) == 0;
   return n;
-}
-
-static const ir_op *find_op(const ir_module *m, const char *name)
-{
-  for (int i = 0; i < m->n_ops; i++)
-    if (strcmp(m->ops[i].name, name) == 0)
-      return &m->ops[i];
-  fail_msg("no op '%s'", name);
-  static const ir_op none; /* not reached: fail_msg ends the test */
-  return &none;
 }
 
 /* The fixture's graph file next to the variants a test writes (they name it relatively). */
@@ -70,23 +35,23 @@ static void copy_graph_file(void)
 static void layers_expand(void **state)
 {
   (void)state;
-  ir_module *m = load_ok(fixture("graph_layer.json"));
+  ir_module *m = load_module_ok(fixture("graph_layer.json"));
   /* the node layer: P mode on the file's DAG; no q, k, v or out biases by default */
   int64_t w12[] = {12, 12}, sw[] = {6, 12}, sb[] = {6}, tw[] = {18, 12}, tb[] = {18},
           dw[] = {2, 12}, db[] = {2}, ns[] = {2, 6};
-  expect_tensor(m, "l0.query.weight", 2, w12);
-  expect_tensor(m, "l0.key.weight", 2, w12);
-  expect_tensor(m, "l0.value_.weight", 2, w12);
-  expect_tensor(m, "l0.source.weight", 2, sw);
-  expect_tensor(m, "l0.source.bias", 1, sb);
-  expect_tensor(m, "l0.transition.weight", 2, tw);
-  expect_tensor(m, "l0.transition.bias", 1, tb);
-  expect_tensor(m, "l0.mark.weight", 2, sw);
-  expect_tensor(m, "l0.mark.bias", 1, sb);
-  expect_tensor(m, "l0.direct.weight", 2, dw);
-  expect_tensor(m, "l0.direct.bias", 1, db);
-  expect_tensor(m, "l0.mhnorm.scale", 2, ns);
-  expect_tensor(m, "l0.out.weight", 2, w12);
+  expect_tensor(m, "l0.query.weight", IR_WEIGHT, 2, w12);
+  expect_tensor(m, "l0.key.weight", IR_WEIGHT, 2, w12);
+  expect_tensor(m, "l0.value_.weight", IR_WEIGHT, 2, w12);
+  expect_tensor(m, "l0.source.weight", IR_WEIGHT, 2, sw);
+  expect_tensor(m, "l0.source.bias", IR_WEIGHT, 1, sb);
+  expect_tensor(m, "l0.transition.weight", IR_WEIGHT, 2, tw);
+  expect_tensor(m, "l0.transition.bias", IR_WEIGHT, 1, tb);
+  expect_tensor(m, "l0.mark.weight", IR_WEIGHT, 2, sw);
+  expect_tensor(m, "l0.mark.bias", IR_WEIGHT, 1, sb);
+  expect_tensor(m, "l0.direct.weight", IR_WEIGHT, 2, dw);
+  expect_tensor(m, "l0.direct.bias", IR_WEIGHT, 1, db);
+  expect_tensor(m, "l0.mhnorm.scale", IR_WEIGHT, 2, ns);
+  expect_tensor(m, "l0.out.weight", IR_WEIGHT, 2, w12);
   assert_int_equal(ir_find_tensor(m, "l0.query.bias"), -1);
   assert_int_equal(ir_find_tensor(m, "l0.out.bias"), -1);
   assert_int_equal(count_weights(m, "l0."), 13);
@@ -106,17 +71,17 @@ static void layers_expand(void **state)
   /* the edge layer: D mode, reversed, so its line graph is pruned; biases by default */
   int64_t b12[] = {12}, s17[] = {3, 17}, t22[] = {3, 22}, b3[] = {3}, d12[] = {3, 12},
           n4[] = {3, 4};
-  expect_tensor(m, "l1.query.weight", 2, w12);
-  expect_tensor(m, "l1.query.bias", 1, b12);
-  expect_tensor(m, "l1.value_.bias", 1, b12);
-  expect_tensor(m, "l1.source.weight", 2, s17);
-  expect_tensor(m, "l1.source.bias", 1, b3);
-  expect_tensor(m, "l1.mark.weight", 2, s17);
-  expect_tensor(m, "l1.transition.weight", 2, t22);
-  expect_tensor(m, "l1.transition.bias", 1, b3);
-  expect_tensor(m, "l1.direct.weight", 2, d12);
-  expect_tensor(m, "l1.mhnorm.scale", 2, n4);
-  expect_tensor(m, "l1.out.bias", 1, b12);
+  expect_tensor(m, "l1.query.weight", IR_WEIGHT, 2, w12);
+  expect_tensor(m, "l1.query.bias", IR_WEIGHT, 1, b12);
+  expect_tensor(m, "l1.value_.bias", IR_WEIGHT, 1, b12);
+  expect_tensor(m, "l1.source.weight", IR_WEIGHT, 2, s17);
+  expect_tensor(m, "l1.source.bias", IR_WEIGHT, 1, b3);
+  expect_tensor(m, "l1.mark.weight", IR_WEIGHT, 2, s17);
+  expect_tensor(m, "l1.transition.weight", IR_WEIGHT, 2, t22);
+  expect_tensor(m, "l1.transition.bias", IR_WEIGHT, 1, b3);
+  expect_tensor(m, "l1.direct.weight", IR_WEIGHT, 2, d12);
+  expect_tensor(m, "l1.mhnorm.scale", IR_WEIGHT, 2, n4);
+  expect_tensor(m, "l1.out.bias", IR_WEIGHT, 1, b12);
   assert_int_equal(count_weights(m, "l1."), 17);
   const ir_op *escan = find_op(m, "ge.scan");
   assert_true(escan->graph > 0);
@@ -141,7 +106,7 @@ static void graph_variants(void **state)
   const char *p = variant("graph_layer.json", "gl_variants.json",
                           "\"mode\": \"D\", \"reverse\": true",
                           "\"mode\": \"P\", \"reverse\": true");
-  ir_module *m = load_ok(p);
+  ir_module *m = load_module_ok(p);
   const ir_graph *g = &m->graphs[find_op(m, "ge.scan")->graph];
   assert_true(g->reversed && !g->multitree);
   assert_int_equal(g->dag.n_arcs, m->graphs[0].dag.n_arcs); /* a reversal keeps the count */
@@ -149,12 +114,12 @@ static void graph_variants(void **state)
   ir_module_free(m);
   p = variant("graph_layer.json", "gl_full.json", "\"reverse\": true",
               "\"line_graph\": \"full\"");
-  m = load_ok(p);
+  m = load_module_ok(p);
   assert_int_equal(find_op(m, "ge.scan")->graph, 0);
   ir_module_free(m);
   p = variant("graph_layer.json", "gl_same.json", "\"heads\": 2, \"max_edges\": 3",
               "\"heads\": 2, \"max_edges\": 3, \"mode\": \"D\", \"reverse\": true");
-  m = load_ok(p);
+  m = load_module_ok(p);
   assert_int_equal(find_op(m, "gn.scan")->graph, find_op(m, "ge.scan")->graph);
   assert_int_equal(m->n_graphs, 2);
   ir_module_free(m);

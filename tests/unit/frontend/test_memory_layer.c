@@ -8,47 +8,12 @@
 
 #include "fe_test.h"
 
-static ir_module *load_ok(const char *path)
-{
-  xy_load_options opt;
-  xy_load_options_default(&opt);
-  ir_module *m = NULL;
-  xy_error err;
-  if (fe_load_spec(path, &opt, &m, &err))
-    fail_msg("loading %s failed:\n%s", path, err.message);
-  xy_error verr;
-  assert_int_equal(ir_verify(m, &verr), XY_OK);
-  return m;
-}
-
-static void expect_tensor(const ir_module *m, const char *name, ir_tensor_role role, int rank,
-                          const int64_t *d)
-{
-  int t = ir_find_tensor(m, name);
-  if (t < 0)
-    fail_msg("no tensor '%s'", name);
-  assert_int_equal(m->tensors[t].role, role);
-  ir_shape want = ir_shape_make(rank, d);
-  if (!ir_shape_equal(&m->tensors[t].shape, &want))
-    fail_msg("tensor '%s' does not have the expected shape", name);
-}
-
 static int count_weights(const ir_module *m)
 {
   int n = 0;
   for (int t = 0; t < m->n_tensors; t++)
     n += m->tensors[t].role == IR_WEIGHT;
   return n;
-}
-
-static const ir_op *find_op(const ir_module *m, const char *name)
-{
-  for (int i = 0; i < m->n_ops; i++)
-    if (strcmp(m->ops[i].name, name) == 0)
-      return &m->ops[i];
-  fail_msg("no op '%s'", name);
-  static const ir_op none; /* not reached: fail_msg ends the test */
-  return &none;
 }
 
 /* ------------------------------------------------------------------ expansion */
@@ -58,7 +23,7 @@ static const ir_op *find_op(const ir_module *m, const char *name)
 static void tnt_layer_expands(void **state)
 {
   (void)state;
-  ir_module *m = load_ok(fixture("memory_layer.json"));
+  ir_module *m = load_module_ok(fixture("memory_layer.json"));
   static const struct {
     const char *name;
     ir_opcode code;
@@ -130,7 +95,7 @@ static void titans_defaults(void **state)
     "   \"modules\": [{\"name\": \"m\", \"schedule\": {\"momentum\": \"token\", "
     "\"decay\": \"token\", \"chunk\": 4}}]}],\n"
     " \"outputs\": [\"y\"]}\n");
-  ir_module *m = load_ok(p);
+  ir_module *m = load_module_ok(p);
   int64_t w[] = {8, 8}, g[] = {1, 8}, gb[] = {1}, wi[] = {1, 64}, nw[] = {1, 8};
   expect_tensor(m, "m.q.weight", IR_WEIGHT, 2, w);
   expect_tensor(m, "m.v.weight", IR_WEIGHT, 2, w);
@@ -165,7 +130,7 @@ static void ttt_layer(void **state)
     "     \"lr\": {\"kind\": \"ttt_matrix\", \"base\": 1, \"per_head_div\": \"dk\"}, "
     "\"chunk\": 16}}]}],\n"
     " \"outputs\": [\"y\"]}\n");
-  ir_module *m = load_ok(p);
+  ir_module *m = load_module_ok(p);
   int64_t wi[] = {2, 16 * 16 + 16}, ln[] = {2, 16}, off[] = {16};
   expect_tensor(m, "blk.ttt.W_init", IR_WEIGHT, 2, wi);
   expect_tensor(m, "blk.ttt.ln_gamma", IR_WEIGHT, 2, ln);
