@@ -4,9 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "interp.h"
 
 int irb_input(ir_module *m, const char *name, int rank, const int64_t *d)
 {
@@ -81,4 +84,30 @@ void irb_expect_shape(const ir_module *m, int t, int rank, const int64_t *d)
 {
   ir_shape want = ir_shape_make(rank, d);
   assert_true(ir_shape_equal(&m->tensors[t].shape, &want));
+}
+
+double **irb_interpret(ir_module *m, double (*fill)(void *ctx, int input, size_t j), void *ctx)
+{
+  double **vals = calloc((size_t)m->n_tensors, sizeof *vals);
+  assert_non_null(vals);
+  for (int i = 0; i < m->n_inputs; i++) {
+    int t = m->inputs[i];
+    size_t n = (size_t)ir_shape_count(&m->tensors[t].shape);
+    vals[t] = malloc((n ? n : 1) * sizeof(double));
+    assert_non_null(vals[t]);
+    for (size_t j = 0; j < n; j++)
+      vals[t][j] = fill(ctx, i, j);
+  }
+  xy_error err;
+  if (ir_interpret(m, vals, &err))
+    fail_msg("interpreter: %s", err.message);
+  return vals;
+}
+
+void irb_release(ir_module *m, double **vals)
+{
+  for (int t = 0; t < m->n_tensors; t++)
+    free(vals[t]);
+  free(vals);
+  ir_module_free(m);
 }

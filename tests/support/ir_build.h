@@ -35,4 +35,11 @@ void irb_expect_error(ir_module *m, int oi, const char *out, int code, const cha
 /* Tensor t has the given shape. */
 void irb_expect_shape(const ir_module *m, int t, int rank, const int64_t *d);
 
+/* Fills every input (value j of input i = fill(ctx, i, j), inputs in order), runs the
+ * float64 interpreter and returns the values of every tensor; free with irb_release. */
+double **irb_interpret(ir_module *m, double (*fill)(void *ctx, int input, size_t j), void *ctx);
+
+/* Frees irb_interpret's values and the module. */
+void irb_release(ir_module *m, double **vals);
+
 #endif /* XY_TEST_IR_BUILD_H */

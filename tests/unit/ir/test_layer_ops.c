@@ -22,32 +22,25 @@ static double uniform(unsigned *s, double lo, double hi)
   return lo + (hi - lo) * (double)((*s >> 8) & 0xffffff) / 16777216.0;
 }
 
-/* Random values for every input, runs the interpreter; the caller frees with release(). */
+typedef struct uniform_fill {
+  unsigned seed;
+  double lo, hi;
+} uniform_fill;
+
+static double fill_uniform(void *ctx, int input, size_t j)
+{
+  uniform_fill *u = ctx;
+  (void)input;
+  (void)j;
+  return uniform(&u->seed, u->lo, u->hi);
+}
+
+/* Random values for every input, runs the interpreter; the caller frees with irb_release. */
 static double **interpret(ir_module *m, unsigned seed, double lo, double hi)
 {
   m->batch = m->batch > 0 ? m->batch : 1;
-  double **vals = calloc((size_t)m->n_tensors, sizeof *vals);
-  assert_non_null(vals);
-  for (int i = 0; i < m->n_inputs; i++) {
-    int t = m->inputs[i];
-    size_t n = (size_t)ir_shape_count(&m->tensors[t].shape);
-    vals[t] = malloc((n ? n : 1) * sizeof(double));
-    assert_non_null(vals[t]);
-    for (size_t j = 0; j < n; j++)
-      vals[t][j] = uniform(&seed, lo, hi);
-  }
-  xy_error err;
-  if (ir_interpret(m, vals, &err))
-    fail_msg("interpreter: %s", err.message);
-  return vals;
-}
-
-static void release(ir_module *m, double **vals)
-{
-  for (int t = 0; t < m->n_tensors; t++)
-    free(vals[t]);
-  free(vals);
-  ir_module_free(m);
+  uniform_fill u = {seed, lo, hi};
+  return irb_interpret(m, fill_uniform, &u);
 }
 
 static char *dump(const ir_module *m)
@@ -267,7 +260,7 @@ static void linear_values(void **state)
             assert_true(fabs(v[y][p * G * S * F + n] - (v[b][n] + 0.5 * acc)) < 1e-14);
             assert_true(v[y2][p * G * S * F + n] == v[b][n]);
           }
-    release(m, v);
+    irb_release(m, v);
   }
 }
 
@@ -317,7 +310,7 @@ static void activation_values(void **state)
       assert_true(v[y][0] > 0 && fabs(log(v[y][0]) + 100 * kinds[k].p) < 1e-9);
       assert_true(v[y][6] <= 1.0 && v[y][6] > 0.999999);
     }
-    release(m, v);
+    irb_release(m, v);
   }
 }
 
@@ -365,7 +358,7 @@ static void binary_and_norm_values(void **state)
       rms += v[y1][r * 8 + f] * v[y1][r * 8 + f];
     assert_true(fabs(rms / 8 - 1) < 1e-14);
   }
-  release(m, v);
+  irb_release(m, v);
 }
 
 static void conv_values(void **state)
@@ -410,7 +403,7 @@ static void conv_values(void **state)
           }
         assert_true(fabs(v[y2][(px * 5 + py) * 2 + c] - want) < 1e-14);
       }
-  release(m, v);
+  irb_release(m, v);
 }
 
 static void transpose_values(void **state)
@@ -431,7 +424,7 @@ static void transpose_values(void **state)
     for (int b = 0; b < 2; b++)
       for (int c = 0; c < 12; c++)
         assert_true(v[y][(a * 2 + b) * 12 + c] == v[x][(b * 12 + c) * 5 + a]);
-  release(m, v);
+  irb_release(m, v);
 }
 
 /* U for a 2x2 A: K = f (A - A^T) = [[0, k], [-k, 0]] with k = f (A01 - A10), and K^2 = -k^2 I,
@@ -507,7 +500,7 @@ static void transition_exp_values(void **state)
         want += U[1][i * 3 + t] * v[b_lam][t] * U[0][t * 3 + j];
       assert_true(fabs(v[T3][i * 3 + j] - want) < 1e-13);
     }
-  release(m, v);
+  irb_release(m, v);
 }
 
 int main(void)
